@@ -1,0 +1,38 @@
+# chatplatform operations. `make run` to start, `make test` to test (see README).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run setup serve test bench lint check-deploy
+
+## First-time setup, migrate, demo data, then serve on $HOST:$PORT (default 127.0.0.1:8000).
+run: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_data
+	$(BIN)/python manage.py serve
+
+## Idempotent install into .venv (re-runs only when requirements.txt changes).
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip >/dev/null
+	$(BIN)/pip install -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+## Migrate, then run the ASGI server in the foreground (workers: WEB_CONCURRENCY, 1 without REDIS_URL).
+serve: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py serve
+
+## The whole test suite.
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+lint: setup
+	$(BIN)/ruff check .

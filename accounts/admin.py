@@ -1,0 +1,48 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from accounts.models import ApiKey, AuthSession, User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ["-created_at"]
+    list_display = ["id", "username", "email", "full_name", "auth_provider", "is_staff", "is_active", "created_at"]
+    list_filter = ["is_staff", "is_active", "auth_provider"]
+    search_fields = ["id", "username", "email", "full_name"]
+    readonly_fields = ["id", "created_at", "updated_at", "last_login"]
+    fieldsets = (
+        (None, {"fields": ("id", "username", "password")}),
+        ("Profile", {"fields": ("email", "full_name", "auth_provider", "preferences")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "email", "password1", "password2")}),)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are shown masked; the hash is never displayed and keys cannot be created here."""
+
+    list_display = ["id", "name", "user", "masked", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["id", "name", "prefix", "user__username", "user__email"]
+    fields = ["id", "name", "user", "masked", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    readonly_fields = ["id", "user", "masked", "created_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset) -> None:
+        from django.utils import timezone
+
+        queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+@admin.register(AuthSession)
+class AuthSessionAdmin(admin.ModelAdmin):
+    list_display = ["id", "user", "created_at", "revoked_at", "ip_address"]
+    search_fields = ["id", "user__username"]
+    readonly_fields = ["id", "user", "created_at", "user_agent", "ip_address"]

@@ -1,0 +1,108 @@
+"""Users, login sessions and user API keys."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin, UserManager
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from chatplatform.api.ids import PublicIdField
+
+
+class AuthProvider(models.TextChoices):
+    LOCAL = "local", "Local password"
+    SSO = "sso", "Single sign-on"
+
+
+class AccountManager(UserManager):
+    """Django's manager with case-insensitive natural-key lookup (used by createsuperuser/admin)."""
+
+    def get_by_natural_key(self, username: str):
+        return self.get(username__iexact=username)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    id = PublicIdField(prefix="user")
+    username = models.CharField(max_length=150, unique=True)
+    email = models.EmailField(max_length=254)
+    full_name = models.CharField(max_length=200, blank=True, default="")
+    auth_provider = models.CharField(
+        max_length=20, choices=AuthProvider.choices, default=AuthProvider.LOCAL
+    )
+    preferences = models.JSONField(default=dict, blank=True)
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AccountManager()
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_staff
+
+
+class AuthSession(models.Model):
+    """One login: every access and refresh token issued for it carries its id (``sid``).
+
+    Logging out revokes the session, so its access tokens die at once, not at expiry.
+    """
+
+    id = PublicIdField(prefix="sess")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_sessions")
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True, default="")
+    ip_address = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.user_id})"
+
+
+class ApiKey(models.Model):
+    """A user's API key. Only a SHA-256 digest is stored; the key is shown once, at creation."""
+
+    id = PublicIdField(prefix="key")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, default="default")
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.masked})"
+
+    @property
+    def masked(self) -> str:
+        return f"cpk_{self.prefix}_{'*' * 8}"
+
+    @property
+    def is_active(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()

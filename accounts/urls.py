@@ -1,0 +1,21 @@
+from django.urls import path
+
+from accounts import apis
+
+auth_urlpatterns = [
+    path("register", apis.RegisterApi.as_view(), name="auth-register"),
+    path("login", apis.LoginApi.as_view(), name="auth-login"),
+    path("refresh", apis.RefreshApi.as_view(), name="auth-refresh"),
+    path("logout", apis.LogoutApi.as_view(), name="auth-logout"),
+    path("me", apis.MeApi.as_view(), name="auth-me"),
+    path("change-password", apis.ChangePasswordApi.as_view(), name="auth-change-password"),
+    path("generate-api-key", apis.GenerateApiKeyApi.as_view(), name="auth-generate-api-key"),
+    path("api-keys", apis.ApiKeyListApi.as_view(), name="auth-api-keys"),
+    path("api-keys/<str:key_id>", apis.ApiKeyRevokeApi.as_view(), name="auth-api-key-revoke"),
+]
+
+user_urlpatterns = [
+    path("profile", apis.ProfileApi.as_view(), name="users-profile"),
+    path("preferences", apis.PreferencesApi.as_view(), name="users-preferences"),
+    path("account", apis.AccountApi.as_view(), name="users-account"),
+]

@@ -1,0 +1,167 @@
+"""The one error envelope, and the one handler that produces it.
+
+Every error the API returns has the shape::
+
+    {"detail", "message", "error", "code", "status_code", "request_id", "timestamp", "details"}
+
+``detail`` and ``message`` carry the human text (seeds 000/003 read ``detail``, seed 004 reads
+``message``); ``error`` is the snake-case kind (seed 004: ``not_found``); ``code`` the upper-case
+code (seed 001: ``NOT_FOUND``); ``details`` holds field errors for validation failures.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from django.utils import timezone
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+from chatplatform.api.context import current_request_id
+
+logger = logging.getLogger("chatplatform.errors")
+
+# HTTP status -> (code, error kind) used when nothing more specific applies.
+STATUS_CODES: dict[int, tuple[str, str]] = {
+    400: ("INVALID_REQUEST", "bad_request"),
+    401: ("UNAUTHORIZED", "unauthorized"),
+    403: ("FORBIDDEN", "forbidden"),
+    404: ("NOT_FOUND", "not_found"),
+    405: ("METHOD_NOT_ALLOWED", "method_not_allowed"),
+    406: ("NOT_ACCEPTABLE", "not_acceptable"),
+    409: ("CONFLICT", "conflict"),
+    413: ("PAYLOAD_TOO_LARGE", "payload_too_large"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "unsupported_media_type"),
+    422: ("VALIDATION_ERROR", "validation_error"),
+    429: ("RATE_LIMITED", "rate_limit_exceeded"),
+    500: ("INTERNAL_ERROR", "internal_error"),
+    502: ("PROVIDER_ERROR", "provider_error"),
+    503: ("SERVICE_UNAVAILABLE", "service_unavailable"),
+    504: ("TIMEOUT", "timeout"),
+}
+
+DEFAULT_MESSAGES: dict[int, str] = {
+    400: "Invalid request.",
+    401: "Authentication credentials were not provided or are invalid.",
+    403: "You do not have permission to perform this action.",
+    404: "Resource not found.",
+    405: "Method not allowed.",
+    413: "Request body too large.",
+    422: "Validation error.",
+    429: "Too many requests.",
+    500: "An unexpected error occurred.",
+}
+
+
+class AppError(Exception):
+    """The application's one error type; services raise it, the handler renders it."""
+
+    status_code = 400
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        if code is not None:
+            self.code = code
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+def envelope(
+    status_code: int,
+    message: str | None = None,
+    *,
+    code: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the error body for ``status_code``."""
+    default_code, kind = STATUS_CODES.get(status_code, ("ERROR", "error"))
+    code = code or default_code
+    text = message or DEFAULT_MESSAGES.get(status_code, "Error.")
+    return {
+        "detail": text,
+        "message": text,
+        "error": code.lower() if code != default_code else kind,
+        "code": code,
+        "status_code": status_code,
+        "request_id": current_request_id(),
+        "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
+        "details": details or {},
+    }
+
+
+def envelope_response(status_code: int, message: str | None = None, **kwargs: Any) -> JsonResponse:
+    """A plain Django JSON response carrying the envelope (used outside DRF)."""
+    return JsonResponse(envelope(status_code, message, **kwargs), status=status_code)
+
+
+def _flatten(detail: Any) -> Any:
+    """DRF ErrorDetail trees -> plain lists/dicts of strings."""
+    if isinstance(detail, dict):
+        return {str(k): _flatten(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(v) for v in detail]
+    return str(detail)
+
+
+def _first_message(details: Any) -> str:
+    if isinstance(details, dict):
+        for field, value in details.items():
+            inner = _first_message(value)
+            return inner if field == "non_field_errors" else f"{field}: {inner}"
+    if isinstance(details, list) and details:
+        return _first_message(details[0])
+    return str(details)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler rendering every error as the envelope."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, AppError):
+        body = envelope(exc.status_code, exc.message, code=exc.code, details=exc.details)
+        return Response(body, status=exc.status_code, headers=exc.headers)
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+
+    if isinstance(exc, drf.ValidationError):
+        details = _flatten(exc.detail)
+        if not isinstance(details, dict):
+            details = {"non_field_errors": details if isinstance(details, list) else [details]}
+        message = f"Validation error: {_first_message(details)}"
+        return Response(envelope(422, message, details=details), status=422)
+
+    if isinstance(exc, drf.APIException):
+        status_code = exc.status_code
+        if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+            status_code = 401
+            headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None) is not None:
+            headers["Retry-After"] = str(int(exc.wait) if exc.wait >= 1 else 1)
+        message = _flatten(exc.detail)
+        if not isinstance(message, str):
+            message = _first_message(message)
+        code = None
+        if isinstance(exc, drf.ParseError):
+            code = "INVALID_REQUEST"
+        return Response(envelope(status_code, message, code=code), status=status_code, headers=headers)
+
+    logger.exception("Unhandled error", exc_info=exc)
+    return Response(envelope(500), status=500)

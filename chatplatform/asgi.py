@@ -1,0 +1,23 @@
+"""ASGI entry point: HTTP through Django, WebSocket through Channels with token auth."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from chatplatform.api.websocket import OriginValidator, TokenAuthMiddleware  # noqa: E402
+from chatplatform.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        # Static assets (Swagger UI, ReDoc, Django admin) are served here; everything else
+        # passes straight through to Django.
+        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "websocket": OriginValidator(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)

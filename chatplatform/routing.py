@@ -1,0 +1,3 @@
+"""WebSocket routes, collected from the apps that stream (chats adds its consumers here)."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,24 @@
+"""Root URLs. Every seed's routes answer under /api/v1 (seed 002's also at the root)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from accounts.urls import auth_urlpatterns, user_urlpatterns
+from adminpanel import apis as adminpanel_apis
+
+api_v1 = [
+    path("health", adminpanel_apis.HealthApi.as_view(), name="health-v1"),
+    path("health/detailed", adminpanel_apis.DetailedHealthApi.as_view(), name="health-detailed"),
+    path("auth/", include(auth_urlpatterns)),
+    path("users/", include(user_urlpatterns)),
+]
+
+urlpatterns = [
+    path("health", adminpanel_apis.HealthApi.as_view(), name="health"),
+    path("api/v1/", include(api_v1)),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),
+    path("redoc", SpectacularRedocView.as_view(url_name="openapi-schema"), name="redoc"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,69 @@
+"""Suite-wide fixtures: fast hashing, a clean cache per test, API clients and users."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings):
+    # Real hashing is deliberately slow; tests only need it to be a real hash.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def make_user(db):
+    from accounts.models import User
+
+    counter = {"n": 0}
+
+    def _make(username: str | None = None, *, email: str | None = None, is_staff: bool = False,
+              password: str = PASSWORD, **extra):
+        counter["n"] += 1
+        username = username or f"user{counter['n']}"
+        user = User(username=username, email=email or f"{username}@example.com", is_staff=is_staff, **extra)
+        user.set_password(password)
+        user.save()
+        return user
+
+    return _make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def tokens_for():
+    from accounts.services import session_open
+
+    def _tokens(user) -> dict:
+        return session_open(user=user).as_response()
+
+    return _tokens
+
+
+@pytest.fixture
+def auth_client(user, tokens_for) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access_token']}")
+    client.user = user
+    return client
