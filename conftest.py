@@ -14,8 +14,6 @@ def _fast_and_isolated(settings):
     # Real hashing is deliberately slow; tests only need it to be a real hash.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -238,6 +238,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_AUTHENTICATION": [],
+    "PREPROCESSING_HOOKS": ["chatplatform.api.schema.drop_root_aliases"],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Swagger UI and ReDoc assets are served from this server (no CDN: works offline).
     "SWAGGER_UI_DIST": "SIDECAR",

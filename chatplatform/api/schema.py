@@ -35,3 +35,10 @@ class AdminSecretScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer",
                 "description": "`Bearer <ADMIN_SECRET_KEY>` (admin routes only)."}
+
+
+def drop_root_aliases(endpoints):
+    """Preprocessing hook: routes served both at the root and under /api/v1 (health, seed 002)
+    appear once in the schema, under /api/v1, so operation ids stay unique."""
+    versioned = {path for path, *_ in endpoints if path.startswith("/api/v1/")}
+    return [e for e in endpoints if f"/api/v1{e[0]}" not in versioned]
