@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_ratelimit.core import get_usage
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.state import token_backend as jwt_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -93,8 +94,9 @@ def _throttle_key_account(identifier: str):
     return lambda group, request: f"acct:{digest}"
 
 
-def _too_many(usage: dict | None, message: str) -> None:
-    if usage and usage["should_limit"]:
+def _too_many(usage: dict | None, message: str, *, at_limit: bool = False) -> None:
+    """``at_limit``: a read-only check (nothing incremented), so reaching the limit already blocks."""
+    if usage and (usage["should_limit"] or (at_limit and usage["count"] >= usage["limit"])):
         retry = max(1, int(usage["time_left"]))
         raise AppError(message, status_code=429, code="RATE_LIMITED",
                        headers={"Retry-After": str(retry)}, details={"retry_after": retry})
@@ -109,12 +111,14 @@ def user_login(*, request, identifier: str, password: str, ip: str, user_agent: 
     ip_usage = get_usage(request, group="login-ip", key=_throttle_key_ip(ip),
                          rate=settings.LOGIN_RATE_PER_IP, increment=True)
     _too_many(ip_usage, "Too many login attempts from this address. Try again later.")
-    account_key = _throttle_key_account(identifier)
+    user = selectors.user_by_login(identifier)
+    # Keyed on the account itself when it exists, so its username and email share one counter.
+    account_key = _throttle_key_account(f"id:{user.pk}" if user is not None else identifier)
     account_usage = get_usage(request, group="login-account", key=account_key,
                               rate=settings.LOGIN_FAILURES_PER_ACCOUNT, increment=False)
-    _too_many(account_usage, "Too many failed login attempts for this account. Try again later.")
+    _too_many(account_usage, "Too many failed login attempts for this account. Try again later.",
+              at_limit=True)
 
-    user = selectors.user_by_login(identifier)
     if user is None or not user.check_password(password) or not user.is_active:
         if user is None:
             # Spend the same time as a real check so timing does not reveal which usernames exist.
@@ -145,7 +149,7 @@ def _issue(user: User, session_id: str) -> TokenPair:
 def _decode_refresh(raw: str) -> dict[str, Any]:
     """Signature and expiry checked; blacklist not yet (the caller handles reuse)."""
     try:
-        payload = jwt_settings.TOKEN_BACKEND.decode(raw, verify=True)
+        payload = jwt_backend.decode(raw, verify=True)
     except TokenBackendError as exc:
         raise AppError("Invalid or expired refresh token.", status_code=401, code="INVALID_TOKEN") from exc
     if payload.get(jwt_settings.TOKEN_TYPE_CLAIM) != "refresh" or not payload.get("sid"):
@@ -153,28 +157,32 @@ def _decode_refresh(raw: str) -> dict[str, Any]:
     return payload
 
 
-@transaction.atomic
 def token_refresh(*, raw_refresh: str) -> tuple[User, TokenPair]:
     """Rotate a refresh token. Presenting an already-rotated token revokes the whole session:
     it means the token leaked and two parties are using it."""
     payload = _decode_refresh(raw_refresh)
-    session = (
-        AuthSession.objects.select_for_update()
-        .select_related("user")
-        .filter(id=payload["sid"], user_id=payload.get(jwt_settings.USER_ID_CLAIM))
-        .first()
-    )
-    if session is None or session.revoked_at is not None or not session.user.is_active:
-        raise AppError("Session has ended. Please log in again.", status_code=401, code="INVALID_TOKEN")
-    if BlacklistedToken.objects.filter(token__jti=payload["jti"]).exists():
-        session_revoke(session=session)
-        raise AppError("Refresh token was already used; the session has been revoked.",
-                       status_code=401, code="TOKEN_REUSED")
-    try:
-        RefreshToken(raw_refresh).blacklist()
-    except TokenError as exc:
-        raise AppError("Invalid or expired refresh token.", status_code=401, code="INVALID_TOKEN") from exc
-    return session.user, _issue(session.user, session.id)
+    with transaction.atomic():
+        session = (
+            AuthSession.objects.select_for_update()
+            .select_related("user")
+            .filter(id=payload["sid"], user_id=payload.get(jwt_settings.USER_ID_CLAIM))
+            .first()
+        )
+        if session is None or session.revoked_at is not None or not session.user.is_active:
+            raise AppError("Session has ended. Please log in again.", status_code=401, code="INVALID_TOKEN")
+        reused = BlacklistedToken.objects.filter(token__jti=payload["jti"]).exists()
+        if reused:
+            session_revoke(session=session)
+        else:
+            try:
+                RefreshToken(raw_refresh).blacklist()
+            except TokenError as exc:
+                raise AppError("Invalid or expired refresh token.", status_code=401,
+                               code="INVALID_TOKEN") from exc
+            return session.user, _issue(session.user, session.id)
+    # Raised after the block commits: raising inside it would roll the revocation back.
+    raise AppError("Refresh token was already used; the session has been revoked.",
+                   status_code=401, code="TOKEN_REUSED")
 
 
 @transaction.atomic

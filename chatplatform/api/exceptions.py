@@ -156,6 +156,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if getattr(exc, "wait", None) is not None:
             headers["Retry-After"] = str(int(exc.wait) if exc.wait >= 1 else 1)
         message = _flatten(exc.detail)
+        if isinstance(message, dict) and isinstance(message.get("detail"), str):
+            message = message["detail"]  # simplejwt wraps its text as {"detail", "code"}
         if not isinstance(message, str):
             message = _first_message(message)
         code = None

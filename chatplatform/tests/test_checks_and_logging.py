@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
-
-import pytest
 
 from chatplatform.api.checks import check_production_settings
 from chatplatform.api.logging import RedactSecretsFilter, redact

@@ -37,4 +37,4 @@ class Command(BaseCommand):
         ]
         self.stdout.write(f"Serving on http://{host}:{port} with {workers} worker(s)")
         sys.stdout.flush()
-        os.execv(argv[0], argv)
+        os.execv(argv[0], argv)  # noqa: S606 - replace this process with the server, no shell
