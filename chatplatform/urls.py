@@ -12,6 +12,7 @@ api_v1 = [
     path("health/detailed", adminpanel_apis.DetailedHealthApi.as_view(), name="health-detailed"),
     path("auth/", include(auth_urlpatterns)),
     path("users/", include(user_urlpatterns)),
+    path("", include("providers.urls")),
 ]
 
 urlpatterns = [

@@ -1,15 +1,154 @@
-"""Provider reads."""
+"""Provider reads: which providers are configured (environment + ProviderConfig rows), the
+default provider/model, and the catalogue.
+
+The resolved configuration is cached in-process for a few seconds and dropped at once when a
+ProviderConfig row changes in this process (other workers pick it up within the TTL).
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+
 from django.conf import settings
+from django.db import DatabaseError
+
+from providers.adapters.base import ProviderSettings
+from providers.catalogue import LOCAL_MODEL_ID
+from providers.models import Model, ProviderConfig
+
+DISPLAY_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Google Gemini", "local": "Local (llama.cpp)"}
+FEATURES = {
+    "openai": ["chat", "completion", "streaming", "embeddings"],
+    "anthropic": ["chat", "completion", "streaming", "extended_thinking"],
+    "gemini": ["chat", "completion", "streaming", "vision", "extended_thinking", "web_grounding", "embeddings"],
+    "local": ["chat", "completion", "streaming"],
+}
+_TTL_SECONDS = 5.0
+_lock = threading.Lock()
+_cache: dict[str, tuple[float, object]] = {}
+
+
+def invalidate() -> None:
+    with _lock:
+        _cache.clear()
+    from providers import registry
+
+    registry.clear()
+
+
+def _cached(key: str, build):
+    now = time.monotonic()
+    with _lock:
+        hit = _cache.get(key)
+        if hit and now - hit[0] < _TTL_SECONDS:
+            return hit[1]
+    value = build()
+    with _lock:
+        _cache[key] = (now, value)
+    return value
+
+
+def _env_providers() -> dict[str, ProviderSettings]:
+    common = dict(timeout=settings.PROVIDER_TIMEOUT_SECONDS, max_retries=settings.PROVIDER_MAX_RETRIES)
+    found: dict[str, ProviderSettings] = {}
+    if settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL:
+        found["openai"] = ProviderSettings(name="openai", kind="openai", api_key=settings.OPENAI_API_KEY,
+                                           base_url=settings.OPENAI_BASE_URL, default_model="gpt-4o-mini",
+                                           priority=10, **common)
+    if settings.ANTHROPIC_API_KEY:
+        found["anthropic"] = ProviderSettings(name="anthropic", kind="anthropic", api_key=settings.ANTHROPIC_API_KEY,
+                                              base_url=settings.ANTHROPIC_BASE_URL,
+                                              default_model="claude-sonnet-4.5", priority=20, **common)
+    if settings.GEMINI_API_KEY:
+        found["gemini"] = ProviderSettings(name="gemini", kind="gemini", api_key=settings.GEMINI_API_KEY,
+                                           base_url=settings.GEMINI_BASE_URL, default_model="gemini-2.5-flash",
+                                           priority=30, **common)
+    found["local"] = ProviderSettings(name="local", kind="local", default_model=LOCAL_MODEL_ID, priority=1000,
+                                      timeout=max(settings.PROVIDER_TIMEOUT_SECONDS, 300.0), max_retries=0)
+    return found
+
+
+def _build_configured() -> tuple[list[ProviderSettings], str | None]:
+    providers = _env_providers()
+    default_name: str | None = None
+    for row in ProviderConfig.objects.all():
+        base = providers.get(row.name)
+        if not row.enabled:
+            providers.pop(row.name, None)
+            continue
+        api_key = row.api_key or (base.api_key if base and base.kind == row.kind else "")
+        base_url = row.base_url or (base.base_url if base and base.kind == row.kind else "")
+        if row.kind != "local" and not (api_key or base_url):
+            continue  # a row with no way to reach its provider is not configured
+        providers[row.name] = ProviderSettings(
+            name=row.name, kind=row.kind, api_key=api_key, base_url=base_url,
+            default_model=row.default_model or (base.default_model if base else ""),
+            timeout=row.timeout, max_retries=row.max_retries, priority=row.priority,
+            extra=dict(row.settings or {}),
+        )
+        if row.is_default:
+            default_name = row.name
+    ordered = sorted(providers.values(), key=lambda p: (p.priority, p.name))
+    return ordered, default_name
+
+
+def configured_providers() -> list[ProviderSettings]:
+    """Enabled providers in fallback order (priority, then name). ``local`` is always there."""
+    return _cached("configured", _build_configured)[0]
+
+
+def provider_settings(name: str) -> ProviderSettings | None:
+    return next((p for p in configured_providers() if p.name == name), None)
+
+
+def default_provider() -> ProviderSettings:
+    """DEFAULT_PROVIDER, else the row marked default, else the first non-local provider, else local."""
+    providers, marked = _cached("configured", _build_configured)
+    by_name = {p.name: p for p in providers}
+    for candidate in (settings.DEFAULT_PROVIDER, marked):
+        if candidate and candidate in by_name:
+            return by_name[candidate]
+    remote = [p for p in providers if p.kind != "local"]
+    return remote[0] if remote else by_name["local"]
+
+
+def default_model_for(provider: ProviderSettings) -> str:
+    if settings.DEFAULT_MODEL and provider.name == default_provider().name:
+        return settings.DEFAULT_MODEL
+    if provider.default_model:
+        return provider.default_model
+    first = Model.objects.filter(provider=provider.kind, enabled=True).order_by("sort_order", "id").first()
+    return first.id if first else LOCAL_MODEL_ID
 
 
 def providers_configured() -> dict[str, bool]:
-    """Which providers have credentials. ``local`` needs none: it is always available."""
-    return {
-        "openai": bool(settings.OPENAI_API_KEY),
-        "anthropic": bool(settings.ANTHROPIC_API_KEY),
-        "gemini": bool(settings.GEMINI_API_KEY),
-        "local": True,
-    }
+    """Which providers have credentials (seed 001's health block). ``local`` needs none.
+
+    Liveness must not depend on the database: if it cannot be read, the environment answers."""
+    try:
+        names = {p.name for p in configured_providers()}
+    except DatabaseError:
+        names = set(_env_providers())
+    result = {kind: kind in names for kind in ("openai", "anthropic", "gemini", "local")}
+    result.update({name: True for name in names})
+    return result
+
+
+def catalogue_model(model_id: str) -> Model | None:
+    return _cached(f"model:{model_id}", lambda: Model.objects.filter(id=model_id, enabled=True).first())
+
+
+def catalogue(*, public_only: bool = False) -> list[Model]:
+    qs = Model.objects.filter(enabled=True)
+    if public_only:
+        qs = qs.filter(public=True)
+    return list(qs.order_by("sort_order", "id"))
+
+
+def model_available(model: Model) -> bool:
+    """Its provider kind is configured and that provider's circuit breaker is closed."""
+    from providers.reliability import breaker
+
+    return any(p.kind == model.provider and breaker.allows(p.name) for p in configured_providers())
+

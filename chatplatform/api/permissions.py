@@ -32,3 +32,31 @@ class AdminAPIView(APIView):
     def get_authenticators(self):
         return [cls() for cls in admin_authentication_classes()]
 
+
+class OpenOrAuthenticated(permissions.BasePermission):
+    """Seed 001's open routes: anyone while ANONYMOUS_CHAT is on, else authenticated callers."""
+
+    def has_permission(self, request, view) -> bool:
+        from django.conf import settings
+
+        return bool(settings.ANONYMOUS_CHAT or (request.user and request.user.is_authenticated))
+
+
+
+class AdminForWrites(permissions.BasePermission):
+    """Reads for any authenticated caller; writes for admins only."""
+
+    message = "Admin privileges required."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        return request.method in permissions.SAFE_METHODS or bool(user.is_staff)
+
+
+class AdminAuthMixin:
+    """Accept the admin secret on this view besides the usual credentials."""
+
+    def get_authenticators(self):
+        return [cls() for cls in admin_authentication_classes()]

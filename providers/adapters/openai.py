@@ -1,0 +1,160 @@
+"""OpenAI, and any OpenAI-compatible server (vLLM, Ollama, ...), over Chat Completions.
+
+Chat Completions (``/v1/chat/completions``) rather than the Responses API because it is what the
+compatible servers speak. ``request.web_grounding`` has no Chat Completions equivalent that those
+servers share, so it is ignored here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from providers.adapters.base import (
+    ChatProvider,
+    ChatRequest,
+    Event,
+    Finish,
+    ProviderSettings,
+    TextDelta,
+    ThinkingDelta,
+    Usage,
+)
+from providers.errors import (
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    from_http_status,
+    retry_after_from_headers,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+# Compatible servers such as Ollama need no key, but the SDK refuses to start without one.
+NO_KEY_PLACEHOLDER = "not-needed"
+# OpenAI's reasoning models: the only ones that take reasoning_effort / max_completion_tokens.
+REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
+FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content_filter",
+                  "tool_calls": "tool_calls", "function_call": "tool_calls"}
+
+
+class OpenAIProvider(ChatProvider):
+    kind = "openai"
+    supports_embeddings = True
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
+        options: dict[str, Any] = {}
+        if settings.base_url:
+            options["base_url"] = settings.base_url
+        self._client = openai.AsyncOpenAI(
+            api_key=settings.api_key or NO_KEY_PLACEHOLDER,
+            timeout=openai.Timeout(settings.timeout, connect=settings.connect_timeout),
+            max_retries=0,  # the service layer retries and falls back itself
+            **options,
+        )
+
+    def _chat_params(self, request: ChatRequest) -> dict[str, Any]:
+        messages: list[dict[str, str]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        reasoning_model = bool(REASONING_MODEL.match(request.model))
+        params: dict[str, Any] = {
+            "model": request.model, "messages": messages,
+            "stream": True, "stream_options": {"include_usage": True},
+        }
+        if request.max_tokens is not None:
+            # max_tokens is what compatible servers understand; OpenAI's reasoning models reject it.
+            params["max_completion_tokens" if reasoning_model else "max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
+        if request.stop:
+            params["stop"] = request.stop
+        if request.user:
+            params["user"] = request.user
+        if request.thinking and reasoning_model:
+            params["reasoning_effort"] = "medium"
+        return params
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        """Stream one chat completion as TextDelta/ThinkingDelta events, then Usage and Finish."""
+        usage: Usage | None = None
+        finish: str | None = None
+        completion_chars = 0
+        try:
+            response = await self._client.chat.completions.create(**self._chat_params(request))
+            async with response:
+                async for chunk in response:
+                    if chunk.usage is not None:
+                        usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                    for choice in chunk.choices or []:
+                        if choice.index:
+                            continue
+                        delta = choice.delta
+                        # vLLM/DeepSeek stream reasoning as `reasoning_content`, Ollama as `reasoning`.
+                        reasoning = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+                        if isinstance(reasoning, str) and reasoning:
+                            completion_chars += len(reasoning)
+                            yield ThinkingDelta(reasoning)
+                        text = delta.content or delta.refusal
+                        if text:
+                            completion_chars += len(text)
+                            yield TextDelta(text)
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+        except (openai.OpenAIError, ValueError, AttributeError) as exc:
+            raise self._error(exc) from None
+        if usage is None:
+            prompt_chars = len(request.system or "") + sum(len(m.content) for m in request.messages)
+            usage = Usage(-(-prompt_chars // 4), -(-completion_chars // 4), estimated=True)
+        yield usage
+        yield Finish(FINISH_REASONS.get(finish or "stop", "stop"))
+
+    async def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
+        """One vector per text, in input order (``/v1/embeddings``)."""
+        if not texts:
+            return []
+        try:
+            result = await self._client.embeddings.create(input=texts, model=model or DEFAULT_EMBEDDING_MODEL)
+            items = sorted(result.data, key=lambda item: item.index)
+            vectors = [[float(v) for v in item.embedding] for item in items]
+        except (openai.OpenAIError, ValueError, AttributeError, TypeError) as exc:
+            raise self._error(exc) from None
+        if len(vectors) != len(texts):
+            raise ProviderError("The AI provider sent a malformed response.", provider=self.name, retryable=True)
+        return vectors
+
+    async def list_models(self) -> list[str]:
+        """Model ids from ``/v1/models``."""
+        try:
+            page = await self._client.models.list()
+            return [model.id for model in page.data]
+        except (openai.OpenAIError, ValueError, AttributeError) as exc:
+            raise self._error(exc) from None
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _error(self, exc: Exception) -> ProviderError:
+        """Our error for an SDK exception; the upstream text stays out of it (it may hold secrets)."""
+        status = getattr(exc, "status_code", None)
+        logger.info("openai provider %s failed: %s (status %s)", self.name, type(exc).__name__, status)
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderTimeout(provider=self.name)
+        if isinstance(exc, openai.APIStatusError):
+            return from_http_status(exc.status_code, provider=self.name,
+                                    retry_after=retry_after_from_headers(exc.response.headers))
+        if isinstance(exc, openai.APIConnectionError):
+            return ProviderUnavailable(provider=self.name)
+        if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIResponseValidationError):
+            # An error event inside an otherwise good stream.
+            return ProviderError(provider=self.name, retryable=True)
+        return ProviderError("The AI provider sent a malformed response.", provider=self.name, retryable=True)

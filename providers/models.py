@@ -1,0 +1,125 @@
+"""Provider configuration, the model catalogue, and per-call usage records."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from chatplatform.api.ids import PublicIdField
+from providers.crypto import decrypt, encrypt, mask
+
+
+class ProviderKind(models.TextChoices):
+    OPENAI = "openai", "OpenAI (or OpenAI-compatible)"
+    ANTHROPIC = "anthropic", "Anthropic"
+    GEMINI = "gemini", "Google Gemini"
+    LOCAL = "local", "Local (llama.cpp)"
+
+
+class ProviderConfig(models.Model):
+    """A configured provider. Rows override the environment's provider of the same name."""
+
+    id = PublicIdField(prefix="prov")
+    name = models.SlugField(max_length=50, unique=True)
+    kind = models.CharField(max_length=20, choices=ProviderKind.choices)
+    description = models.CharField(max_length=200, blank=True, default="")
+    base_url = models.URLField(max_length=500, blank=True, default="")
+    api_key_encrypted = models.TextField(blank=True, default="", editable=False)
+    api_key_last4 = models.CharField(max_length=8, blank=True, default="", editable=False)
+    default_model = models.CharField(max_length=100, blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    is_default = models.BooleanField(default=False)
+    priority = models.PositiveIntegerField(default=100, help_text="Lower runs first in the fallback chain.")
+    timeout = models.FloatField(default=60.0)
+    max_retries = models.PositiveSmallIntegerField(default=2)
+    # Defaults applied to calls through this provider (temperature, max_tokens, project_id, ...).
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def api_key(self) -> str:
+        return decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        value = (value or "").strip()
+        self.api_key_encrypted = encrypt(value) if value else ""
+        self.api_key_last4 = value[-4:] if value else ""
+
+    @property
+    def masked_key(self) -> str:
+        return mask(self.api_key_last4, kind=self.kind) if self.api_key_encrypted else ""
+
+
+class Model(models.Model):
+    """A model in the catalogue. ``id`` is what clients send; ``upstream_name`` what the
+    provider is sent (often the same)."""
+
+    id = models.CharField(primary_key=True, max_length=100)
+    provider = models.CharField(max_length=20, choices=ProviderKind.choices)
+    upstream_name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300, blank=True, default="")
+    context_length = models.PositiveIntegerField(default=8192)
+    max_output_tokens = models.PositiveIntegerField(default=4096)
+    capabilities = models.JSONField(default=list, blank=True)
+    # USD per 1,000 tokens.
+    input_cost_per_1k = models.DecimalField(max_digits=12, decimal_places=8, default=Decimal("0"))
+    output_cost_per_1k = models.DecimalField(max_digits=12, decimal_places=8, default=Decimal("0"))
+    max_temperature = models.FloatField(default=2.0)
+    enabled = models.BooleanField(default=True)
+    public = models.BooleanField(default=False, help_text="Served to anonymous callers (seed 001's open API).")
+    sort_order = models.PositiveIntegerField(default=100)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.id
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        return (
+            self.input_cost_per_1k * Decimal(prompt_tokens) + self.output_cost_per_1k * Decimal(completion_tokens)
+        ) / Decimal(1000)
+
+
+class UsageRecord(models.Model):
+    """One provider call: tokens, cost, latency, outcome. Streamed calls included."""
+
+    class Status(models.TextChoices):
+        SUCCESS = "success"
+        ERROR = "error"
+        CANCELLED = "cancelled"
+
+    id = PublicIdField(prefix="use")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="usage_records")
+    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="usage_records")
+    provider = models.CharField(max_length=50)
+    model = models.CharField(max_length=100)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    latency_ms = models.FloatField(default=0)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SUCCESS)
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    estimated = models.BooleanField(default=False)
+    streamed = models.BooleanField(default=False)
+    request_id = models.CharField(max_length=128, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"]), models.Index(fields=["model", "-created_at"])]

@@ -1,0 +1,394 @@
+"""Calling providers: route planning, parameter checks, context trimming, retries with backoff,
+fallback, the circuit breaker, and usage/cost accounting.
+
+Everything else in the project calls a model through :func:`chat_stream` (streamed events) or
+:func:`chat_complete` (collected); nothing outside ``providers/`` touches an SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from chatplatform.api.exceptions import AppError
+from providers import registry, selectors
+from providers.adapters.base import (
+    ChatMessage,
+    ChatRequest,
+    Event,
+    Finish,
+    ProviderSettings,
+    TextDelta,
+    Usage,
+)
+from providers.errors import ProviderError, ProviderNotConfigured, ProviderUnavailable
+from providers.models import Model, ProviderConfig, UsageRecord
+from providers.reliability import backoff_delay, breaker
+
+logger = logging.getLogger(__name__)
+
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """Cheap token estimate (about four characters a token) for trimming and budgets."""
+    return len(text) // CHARS_PER_TOKEN + 1
+
+
+@dataclass
+class ChatCall:
+    """One chat request, provider-neutral. ``model`` is a catalogue id (or, with an explicit
+    ``provider``, any model name that provider serves)."""
+
+    messages: list[ChatMessage]
+    model: str | None = None
+    provider: str | None = None
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    thinking: bool = False
+    thinking_budget: int | None = None
+    web_grounding: bool = False
+    fallback: bool = True
+    user: Any = None
+    api_key: Any = None
+    request_id: str = ""
+    # A provider not in the configuration (a chatbot's own endpoint): used as the only route.
+    endpoint: ProviderSettings | None = None
+
+
+@dataclass
+class Route:
+    provider: ProviderSettings
+    model_id: str
+    upstream_model: str
+    model: Model | None = None
+
+
+@dataclass
+class ChatResult:
+    text: str = ""
+    thinking: str = ""
+    provider: str = ""
+    model: str = ""
+    usage: Usage = field(default_factory=lambda: Usage(0, 0, estimated=True))
+    finish_reason: str = ""
+    cost: Decimal = Decimal("0")
+    latency_ms: float = 0.0
+    status: str = "success"
+    error: ProviderError | None = None
+    usage_id: str = ""
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+def _route_for(provider: ProviderSettings, model_id: str | None = None) -> Route:
+    model_id = model_id or selectors.default_model_for(provider)
+    model = selectors.catalogue_model(model_id)
+    upstream = model.upstream_name if model and model.provider == provider.kind else model_id
+    return Route(provider=provider, model_id=model_id, upstream_model=upstream,
+                 model=model if model and model.provider == provider.kind else None)
+
+
+def plan_routes(call: ChatCall) -> list[Route]:
+    """Primary route(s) for the request, then the fallback chain (other providers by priority).
+
+    When the requested model's provider is not configured, the fallback chain answers instead
+    (the response names the model that did).
+    """
+    if call.endpoint is not None:
+        return [Route(provider=call.endpoint, model_id=call.model or call.endpoint.default_model,
+                      upstream_model=call.model or call.endpoint.default_model)]
+    providers = selectors.configured_providers()
+    primary: list[Route] = []
+    if call.provider:
+        chosen = selectors.provider_settings(call.provider)
+        if chosen is None:
+            raise ProviderNotConfigured(f"Provider '{call.provider}' is not configured.",
+                                        details={"provider": [f"'{call.provider}' is not configured."]})
+        if call.model:
+            model = selectors.catalogue_model(call.model)
+            if model is not None and model.provider != chosen.kind:
+                raise AppError(f"Model '{call.model}' is not served by provider '{call.provider}'.",
+                               status_code=422, details={"model": ["Not served by that provider."]})
+        primary.append(_route_for(chosen, call.model))
+    elif call.model:
+        model = selectors.catalogue_model(call.model)
+        if model is None:
+            raise AppError(f"Unknown model '{call.model}'.", status_code=422,
+                           details={"model": [f"Unknown model '{call.model}'. See GET /api/v1/models."]})
+        primary = [_route_for(p, model.id) for p in providers if p.kind == model.provider]
+    else:
+        primary.append(_route_for(selectors.default_provider()))
+    if call.fallback or not primary:
+        used = {r.provider.name for r in primary}
+        primary += [_route_for(p) for p in providers if p.name not in used]
+    return primary
+
+
+def check_parameters(call: ChatCall, model: Model | None) -> None:
+    """Reject parameters the requested model cannot take (422 naming the field)."""
+    if model is None:
+        return
+    errors: dict[str, list[str]] = {}
+    if call.temperature is not None and not 0 <= call.temperature <= model.max_temperature:
+        errors["temperature"] = [f"Must be between 0 and {model.max_temperature:g} for {model.id}."]
+    if call.max_tokens is not None and call.max_tokens > model.max_output_tokens:
+        errors["max_tokens"] = [f"At most {model.max_output_tokens} for {model.id}."]
+    if errors:
+        raise AppError("Invalid parameters for this model.", status_code=422, details=errors)
+
+
+def trim_history(messages: list[ChatMessage], *, system: str | None, context_length: int,
+                 max_tokens: int) -> list[ChatMessage]:
+    """Drop the oldest turns until prompt + reply fit the context; the system prompt and the
+    last message always stay (422 if even they do not fit)."""
+    budget = context_length - max_tokens - (estimate_tokens(system) if system else 0)
+    kept: list[ChatMessage] = []
+    used = 0
+    for message in reversed(messages):
+        cost = estimate_tokens(message.content) + 4
+        if kept and used + cost > budget:
+            break
+        kept.append(message)
+        used += cost
+    if used > budget:
+        raise AppError("The message is too long for the model's context window.", status_code=422,
+                       details={"message": [f"Exceeds the model's context of {context_length} tokens."]})
+    kept.reverse()
+    return kept
+
+
+def _request_for(call: ChatCall, route: Route) -> ChatRequest:
+    model = route.model
+    max_tokens = call.max_tokens or route.provider.extra.get("max_tokens")
+    temperature = call.temperature if call.temperature is not None else route.provider.extra.get("temperature")
+    messages = call.messages
+    if model is not None:
+        max_tokens = min(max_tokens or model.max_output_tokens, model.max_output_tokens)
+        if temperature is not None:
+            temperature = min(max(0.0, float(temperature)), model.max_temperature)
+        messages = trim_history(messages, system=call.system, context_length=model.context_length,
+                                max_tokens=max_tokens)
+    return ChatRequest(
+        model=route.upstream_model, messages=messages, system=call.system, temperature=temperature,
+        max_tokens=max_tokens, top_p=call.top_p, stop=call.stop, thinking=call.thinking,
+        thinking_budget=call.thinking_budget, web_grounding=call.web_grounding,
+        user=str(getattr(call.user, "id", "") or "") or None,
+    )
+
+
+# --- the call ---------------------------------------------------------------------------------
+
+
+class ChatStream:
+    """Async-iterable over one call's events, with retries, fallback and the breaker.
+
+    Retries and fallback happen only before the first event reaches the caller; after that an
+    error is raised to the caller (who keeps the partial text). When iteration ends — finished,
+    failed, or abandoned by the caller — one UsageRecord is written and :attr:`result` is final.
+    """
+
+    def __init__(self, call: ChatCall, routes: list[Route]) -> None:
+        self.call = call
+        self.routes = routes
+        self.result = ChatResult()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._run()
+
+    async def _attempts(self, route: Route) -> AsyncIterator[Event]:
+        """Events from one provider, retrying before the first event (backoff, Retry-After)."""
+        name = route.provider.name
+        request = _request_for(self.call, route)
+        adapter = registry.get_provider(route.provider)
+        attempt = 0
+        while True:
+            emitted = False
+            try:
+                async with aclosing(adapter.stream(request)) as events:
+                    async for event in events:
+                        emitted = True
+                        yield event
+                breaker.success(name)
+                return
+            except ProviderError as exc:
+                counts = exc.retryable or exc.upstream_status in (401, 403)
+                if counts:
+                    breaker.failure(name)
+                if emitted or not counts:
+                    raise  # mid-stream, or our request was refused (another provider would refuse it too)
+                delay = backoff_delay(attempt, exc.retry_after) if exc.retryable else None
+                if delay is None or attempt >= route.provider.max_retries:
+                    raise _FallBack(exc) from exc
+                attempt += 1
+                logger.info("Retrying %s in %.2fs after %s", name, delay, exc.code)
+                await asyncio.sleep(delay)
+                if not breaker.acquire(name):
+                    raise _FallBack(exc) from exc
+
+    async def _run(self) -> AsyncIterator[Event]:
+        started = time.perf_counter()
+        result = self.result
+        text: list[str] = []
+        thinking: list[str] = []
+        last_error: ProviderError | None = None
+        try:
+            for route in self.routes:
+                if not breaker.acquire(route.provider.name):
+                    last_error = last_error or ProviderUnavailable(provider=route.provider.name)
+                    continue
+                result.provider, result.model = route.provider.name, route.model_id
+                try:
+                    async with aclosing(self._attempts(route)) as events:
+                        async for event in events:
+                            if isinstance(event, Usage):
+                                result.usage = event
+                                continue
+                            if isinstance(event, Finish):
+                                result.finish_reason = event.reason
+                                continue
+                            (text if isinstance(event, TextDelta) else thinking).append(event.text)
+                            yield event
+                    return
+                except _FallBack as fallback:
+                    last_error = fallback.error
+            raise last_error or ProviderUnavailable()
+        except ProviderError as exc:
+            result.status, result.error = "error", exc
+            result.finish_reason = result.finish_reason or "error"
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            result.status = "cancelled"
+            result.finish_reason = "cancelled"
+            breaker.release(result.provider)
+            raise
+        finally:
+            result.text, result.thinking = "".join(text), "".join(thinking)
+            result.latency_ms = (time.perf_counter() - started) * 1000
+            self._settle_usage()
+            if result.provider:
+                await _record_usage_async(self.call, result, streamed=True)
+
+    def _settle_usage(self) -> None:
+        """Estimate usage the provider did not report, and price it from the catalogue."""
+        result = self.result
+        if result.usage.estimated or (result.usage.total_tokens == 0 and result.text):
+            prompt = sum(estimate_tokens(m.content) for m in self.call.messages)
+            prompt += estimate_tokens(self.call.system) if self.call.system else 0
+            result.usage = Usage(prompt, estimate_tokens(result.text) if result.text else 0, estimated=True)
+        model = next((r.model for r in self.routes if r.model_id == result.model and r.model), None)
+        if model is not None:
+            result.cost = model.cost(result.usage.prompt_tokens, result.usage.completion_tokens)
+
+
+class _FallBack(Exception):
+    """Internal: this provider is exhausted; try the next route."""
+
+    def __init__(self, error: ProviderError) -> None:
+        super().__init__(error.code)
+        self.error = error
+
+
+def chat_stream(call: ChatCall) -> ChatStream:
+    """Plan and validate synchronously-resolved routes, then return the stream (not started).
+    Use :func:`achat_stream` from async code."""
+    routes = plan_routes(call)
+    requested = selectors.catalogue_model(call.model) if call.model and call.endpoint is None else None
+    check_parameters(call, requested or (routes[0].model if routes else None))
+    return ChatStream(call, routes)
+
+
+async def achat_stream(call: ChatCall) -> ChatStream:
+    return await sync_to_async(chat_stream, thread_sensitive=True)(call)
+
+
+async def chat_complete(call: ChatCall) -> ChatResult:
+    """Run a call to the end and return the collected result."""
+    stream = await achat_stream(call)
+    async for _ in stream:
+        pass
+    return stream.result
+
+
+def _record_usage(call: ChatCall, result: ChatResult, *, streamed: bool) -> None:
+    record = UsageRecord.objects.create(
+        user=call.user if getattr(call.user, "pk", None) else None,
+        api_key=call.api_key if getattr(call.api_key, "pk", None) else None,
+        provider=result.provider, model=result.model,
+        prompt_tokens=result.usage.prompt_tokens, completion_tokens=result.usage.completion_tokens,
+        total_tokens=result.usage.total_tokens, cost=result.cost, latency_ms=result.latency_ms,
+        status=result.status, error_code=result.error.code if result.error else "",
+        estimated=result.usage.estimated, streamed=streamed, request_id=call.request_id[:128],
+    )
+    result.usage_id = record.id
+
+
+async def _record_usage_async(call: ChatCall, result: ChatResult, *, streamed: bool) -> None:
+    try:
+        await asyncio.shield(sync_to_async(_record_usage)(call, result, streamed=streamed))
+    except Exception:  # accounting must never break the reply
+        logger.exception("Could not record usage")
+
+
+# --- provider configuration writes ------------------------------------------------------------
+
+
+@transaction.atomic
+def provider_config_save(*, name: str, kind: str, api_key: str | None = None, **fields: Any) -> ProviderConfig:
+    """Create or update a provider row. ``api_key=None`` keeps the stored key; ``""`` clears it."""
+    config = ProviderConfig.objects.select_for_update().filter(name=name).first() or ProviderConfig(name=name)
+    config.kind = kind
+    for key, value in fields.items():
+        if value is not None:
+            setattr(config, key, value)
+    if api_key is not None:
+        config.api_key = api_key
+    if config.is_default:
+        ProviderConfig.objects.exclude(pk=config.pk).filter(is_default=True).update(is_default=False)
+    config.save()
+    return config
+
+
+@transaction.atomic
+def provider_config_delete(*, name: str) -> None:
+    deleted, _ = ProviderConfig.objects.filter(name=name).delete()
+    if not deleted:
+        raise AppError("Provider not found.", status_code=404)
+
+
+def settings_for_validation(*, kind: str, api_key: str, base_url: str = "", name: str | None = None,
+                            timeout: float = 20.0) -> ProviderSettings:
+    """Provider settings for a one-off check of credentials before they are saved."""
+    return ProviderSettings(name=name or kind, kind=kind, api_key=api_key, base_url=base_url,
+                            timeout=timeout, max_retries=0)
+
+
+def upstream_name(kind: str, model_id: str) -> str:
+    """The name ``kind``'s provider knows ``model_id`` by (catalogue ids map; others pass through)."""
+    model = selectors.catalogue_model(model_id)
+    return model.upstream_name if model is not None and model.provider == kind else model_id
+
+
+async def provider_probe(provider: ProviderSettings, *, model: str | None = None,
+                         message: str = "Hello, are you working?") -> ChatResult:
+    """One real, small completion through ``provider`` (no fallback, no retries)."""
+    model_id = model or provider.default_model or await sync_to_async(selectors.default_model_for)(provider)
+    upstream = await sync_to_async(upstream_name)(provider.kind, model_id)
+    call = ChatCall(messages=[ChatMessage("user", message)], model=upstream, max_tokens=32, fallback=False,
+                    endpoint=replace(provider, max_retries=0))
+    result = await chat_complete(call)
+    result.model = model_id
+    return result

@@ -1,0 +1,69 @@
+"""Fixtures for provider tests: fake upstreams on 127.0.0.1 and a configuration pointing at them."""
+
+from __future__ import annotations
+
+import pytest
+
+from providers import registry, selectors
+from providers.reliability import breaker
+from providers.tests.fake_openai import FakeOpenAI
+from providers.tests.fakeserver import FakeServer
+
+
+@pytest.fixture(scope="session")
+def openai_upstream():
+    upstream = FakeOpenAI()
+    with FakeServer(upstream) as server:
+        upstream.url = server.url
+        yield upstream
+
+
+@pytest.fixture(scope="session")
+def backup_upstream():
+    upstream = FakeOpenAI()
+    with FakeServer(upstream) as server:
+        upstream.url = server.url
+        yield upstream
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_state():
+    breaker.reset()
+    registry.clear()
+    selectors.invalidate()
+    yield
+    breaker.reset()
+    registry.clear()
+    selectors.invalidate()
+
+
+@pytest.fixture
+def openai_configured(settings, openai_upstream, backup_upstream, db):
+    """OpenAI configured from the environment (pointing at the fake); the local model disabled so
+    a failing chain ends in an error instead of running llama.cpp."""
+    from providers.catalogue import sync_catalogue
+    from providers.models import Model, ProviderConfig
+
+    sync_catalogue(Model)  # transactional tests flush the data migration's rows
+    openai_upstream.reset()
+    backup_upstream.reset()
+    settings.OPENAI_API_KEY = "sk-test-abcd1234"
+    settings.OPENAI_BASE_URL = openai_upstream.url + "/v1"
+    settings.ANTHROPIC_API_KEY = ""
+    settings.GEMINI_API_KEY = ""
+    settings.DEFAULT_PROVIDER = ""
+    settings.DEFAULT_MODEL = ""
+    ProviderConfig.objects.create(name="local", kind="local", enabled=False)
+    selectors.invalidate()
+    return openai_upstream
+
+
+@pytest.fixture
+def with_backup(openai_configured, backup_upstream):
+    """A second OpenAI-compatible provider, later in the fallback chain."""
+    from providers.services import provider_config_save
+
+    provider_config_save(name="backup", kind="openai", api_key="sk-backup-9999",
+                         base_url=backup_upstream.url + "/v1", default_model="gpt-4o", priority=50,
+                         max_retries=0)
+    return backup_upstream

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from providers import apis
+
+urlpatterns = [
+    path("models", apis.ModelListApi.as_view(), name="models"),
+    path("models/<str:model_id>", apis.ModelDetailApi.as_view(), name="model-detail"),
+    path("providers", apis.ProviderListApi.as_view(), name="providers"),
+    path("providers/<slug:name>", apis.ProviderDetailApi.as_view(), name="provider-detail"),
+    path("providers/<slug:name>/test", apis.ProviderTestApi.as_view(), name="provider-test"),
+    path("providers/<slug:name>/health", apis.ProviderHealthApi.as_view(), name="provider-health"),
+    path("gemini/register", apis.GeminiRegisterApi.as_view(), name="gemini-register"),
+    path("gemini/providers", apis.GeminiProvidersApi.as_view(), name="gemini-providers"),
+    path("gemini/test", apis.GeminiTestApi.as_view(), name="gemini-test"),
+    path("gemini/configure", apis.GeminiConfigureApi.as_view(), name="gemini-configure"),
+    path("gemini/health", apis.GeminiHealthApi.as_view(), name="gemini-health"),
+]
