@@ -8,6 +8,9 @@ from rest_framework.test import APIClient
 
 PASSWORD = "correct-horse-battery-9"
 
+# Fake upstream providers and a configuration pointing at them, for every app's tests.
+pytest_plugins = ["providers.tests.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings):

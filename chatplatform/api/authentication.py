@@ -19,6 +19,10 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 
+# Chatbot keys (seed 002) are authenticated by support.authentication.ChatbotKeyAuthentication,
+# listed after these classes: here they are deferred, neither accepted nor refused.
+CHATBOT_KEY_PREFIX = "cbk_"
+
 
 def _authorization(request) -> tuple[str, str]:
     header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -52,6 +56,8 @@ class JWTAuthentication(jwt_auth.JWTAuthentication):
             return None
         if not credentials:
             raise exceptions.AuthenticationFailed("Invalid authorization header.")
+        if credentials.startswith(CHATBOT_KEY_PREFIX):
+            return None
         if credentials.startswith(f"{account_services.API_KEY_PREFIX}_"):
             user, key = user_for_api_key(credentials)
             if user is None:
@@ -69,7 +75,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         scheme, credentials = _authorization(request)
         raw = credentials if scheme == "apikey" else request.META.get("HTTP_X_API_KEY", "").strip()
-        if not raw:
+        if not raw or raw.startswith(CHATBOT_KEY_PREFIX):
             return None
         user, key = user_for_api_key(raw)
         if user is None:

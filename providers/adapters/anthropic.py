@@ -91,7 +91,7 @@ class AnthropicProvider(ChatProvider):
         options: dict[str, Any] = {
             "base_url": settings.base_url or None,
             "timeout": anthropic.Timeout(settings.timeout, connect=settings.connect_timeout),
-            "max_retries": 2,
+            "max_retries": 0,
         }
         self._credentials_broken = False
         try:

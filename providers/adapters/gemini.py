@@ -188,7 +188,7 @@ class GeminiProvider(ChatProvider):
             status = exc.code if isinstance(exc.code, int) else None
             if status is None:
                 return ProviderError(provider=self.name, retryable=True)
-            return from_http_status(status, provider=self.name)
+            return from_http_status(status, provider=self.name, retry_after=_retry_after(exc))
         if isinstance(exc, _TIMEOUT_ERRORS):
             return ProviderTimeout(provider=self.name)
         if isinstance(exc, _TRANSPORT_ERRORS):

@@ -315,6 +315,18 @@ async def test_hang_times_out_quickly(server, fake):
     assert time.perf_counter() - started < 3
 
 
+async def test_stall_mid_stream_times_out(server, fake):
+    fake.push(Step("ok", text=TEXT, chunk_delay=1.0))
+    adapter = AnthropicProvider(make_settings(server.url, timeout=0.4, connect_timeout=0.4))
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ProviderTimeout):
+            await collect(adapter, chat())
+    finally:
+        await adapter.aclose()
+    assert time.perf_counter() - started < 3
+
+
 async def test_connection_refused_is_unavailable():
     adapter = AnthropicProvider(make_settings(closed_port_url()))
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -351,6 +352,41 @@ async def test_stall_between_chunks_times_out(fake):
     finally:
         await adapter.aclose()
     assert [e.text for e in received] == split_text(TEXT)[:1]
+
+
+@pytest.fixture
+def unaccepting_port():
+    """A port whose listen backlog is full: new connections hang in the handshake."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    time.sleep(0.05)
+    yield port
+    for sock in [*fillers, server]:
+        sock.close()
+
+
+async def test_connect_timeout_is_separate_from_read_timeout(unaccepting_port):
+    # The SDK only knows one per-request timeout (5 s here); connecting must give up after 0.3 s.
+    adapter = GeminiProvider(ProviderSettings(name="gem", kind="gemini", api_key=API_KEY, timeout=5.0,
+                                              connect_timeout=0.3, base_url=f"http://127.0.0.1:{unaccepting_port}"))
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ProviderTimeout):
+            await collect(adapter, req())
+    finally:
+        await adapter.aclose()
+    assert time.perf_counter() - started < 2.0
 
 
 async def test_connection_refused_is_unavailable():

@@ -1,4 +1,4 @@
-"""Fixtures for provider tests: fake upstreams on 127.0.0.1 and a configuration pointing at them."""
+"""Shared fixtures (loaded by the root conftest): fake upstreams on 127.0.0.1 and a configuration pointing at them."""
 
 from __future__ import annotations
 

@@ -1,0 +1,165 @@
+"""Event buffers for resumable streams.
+
+A generation publishes numbered events to its stream; any number of readers replay what they
+missed (events after a given id) and then follow live, until the stream's terminal event
+(``done`` or ``error``). In embedded mode the buffers are in this process; with ``REDIS_URL``
+they are Redis streams, so a client can resume on any worker. Buffers expire
+``RETENTION_SECONDS`` after their last event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+TERMINAL = {"done", "error"}
+RETENTION_SECONDS = 600
+READ_BLOCK_MS = 15000
+
+
+@dataclass
+class _Buffer:
+    events: list[dict] = field(default_factory=list)
+    done: bool = False
+    cancelled: bool = False
+    touched: float = field(default_factory=time.monotonic)
+    waiters: list[asyncio.Future] = field(default_factory=list)
+
+
+class MemoryHub:
+    def __init__(self) -> None:
+        self._buffers: dict[str, _Buffer] = {}
+
+    def _sweep(self) -> None:
+        cutoff = time.monotonic() - RETENTION_SECONDS
+        for key in [k for k, b in self._buffers.items() if b.done and b.touched < cutoff]:
+            del self._buffers[key]
+
+    async def publish(self, stream_id: str, event: dict) -> None:
+        buffer = self._buffers.get(stream_id)
+        if buffer is None:
+            self._sweep()
+            buffer = self._buffers[stream_id] = _Buffer()
+        buffer.events.append(event)
+        buffer.touched = time.monotonic()
+        buffer.done = buffer.done or event["type"] in TERMINAL
+        waiters, buffer.waiters = buffer.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+
+    async def exists(self, stream_id: str) -> bool:
+        return stream_id in self._buffers
+
+    async def read(self, stream_id: str, *, after: int = 0) -> AsyncIterator[dict]:
+        buffer = self._buffers.get(stream_id)
+        if buffer is None:
+            return
+        position = 0
+        while True:
+            while position < len(buffer.events):
+                event = buffer.events[position]
+                position += 1
+                if event["id"] > after:
+                    yield event
+                if event["type"] in TERMINAL:
+                    return
+            if buffer.done:
+                return
+            waiter = asyncio.get_running_loop().create_future()
+            buffer.waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in buffer.waiters:
+                    buffer.waiters.remove(waiter)
+
+    async def request_cancel(self, stream_id: str) -> None:
+        if stream_id in self._buffers:
+            self._buffers[stream_id].cancelled = True
+
+    async def cancel_requested(self, stream_id: str) -> bool:
+        buffer = self._buffers.get(stream_id)
+        return bool(buffer and buffer.cancelled)
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class RedisHub:
+    """Redis streams (XADD/XREAD): resumable from any worker."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._clients: dict[int, object] = {}
+
+    def _client(self):
+        import redis.asyncio as redis
+
+        loop_id = id(asyncio.get_running_loop())
+        client = self._clients.get(loop_id)
+        if client is None:
+            client = self._clients[loop_id] = redis.Redis.from_url(self.url, decode_responses=True)
+        return client
+
+    @staticmethod
+    def _key(stream_id: str) -> str:
+        return f"cp:stream:{stream_id}"
+
+    async def publish(self, stream_id: str, event: dict) -> None:
+        client = self._client()
+        key = self._key(stream_id)
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, {"e": json.dumps(event, default=str)}, maxlen=20000, approximate=True)
+            pipe.expire(key, RETENTION_SECONDS)
+            await pipe.execute()
+
+    async def exists(self, stream_id: str) -> bool:
+        return bool(await self._client().exists(self._key(stream_id)))
+
+    async def read(self, stream_id: str, *, after: int = 0) -> AsyncIterator[dict]:
+        client = self._client()
+        key = self._key(stream_id)
+        if not await client.exists(key):
+            return
+        cursor = "0-0"
+        while True:
+            response = await client.xread({key: cursor}, block=READ_BLOCK_MS, count=500)
+            if not response:
+                if not await client.exists(key):
+                    return
+                continue
+            for entry_id, fields in response[0][1]:
+                cursor = entry_id
+                event = json.loads(fields["e"])
+                if event["id"] > after:
+                    yield event
+                if event["type"] in TERMINAL:
+                    return
+
+    async def request_cancel(self, stream_id: str) -> None:
+        await self._client().set(f"cp:cancel:{stream_id}", "1", ex=RETENTION_SECONDS)
+
+    async def cancel_requested(self, stream_id: str) -> bool:
+        return bool(await self._client().exists(f"cp:cancel:{stream_id}"))
+
+
+_hub: MemoryHub | RedisHub | None = None
+_hub_url: str | None = None
+
+
+def get_hub() -> MemoryHub | RedisHub:
+    """The hub for the current configuration (Redis when REDIS_URL is set)."""
+    global _hub, _hub_url
+    url = settings.REDIS_URL or ""
+    if _hub is None or _hub_url != url:
+        _hub = RedisHub(url) if url else MemoryHub()
+        _hub_url = url
+    return _hub

@@ -1,0 +1,88 @@
+"""Conversation and message reads. Another user's conversation is simply not found (404)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from chatplatform.api.exceptions import AppError
+from chats.models import Conversation, Message
+
+MAX_THREAD_MESSAGES = 5000
+
+
+def conversation_get(*, user, conversation_id: str) -> Conversation:
+    conversation = Conversation.objects.filter(id=str(conversation_id), user=user).first()
+    if conversation is None:
+        raise AppError("Conversation not found.", status_code=404)
+    return conversation
+
+
+def conversation_find(*, user, conversation_id: str) -> Conversation | None:
+    return Conversation.objects.filter(id=str(conversation_id), user=user).first()
+
+
+def conversation_list(*, user, include_archived: bool = True) -> QuerySet[Conversation]:
+    qs = Conversation.objects.filter(user=user)
+    if not include_archived:
+        qs = qs.filter(is_archived=False)
+    return qs.order_by("-updated_at", "-created_at")
+
+
+def thread(conversation: Conversation, *, leaf_id: str | None = None) -> list[Message]:
+    """The messages of the active branch, oldest first (root -> leaf)."""
+    messages = list(conversation.messages.order_by("created_at")[:MAX_THREAD_MESSAGES])
+    if not messages:
+        return []
+    by_id = {m.id: m for m in messages}
+    leaf = by_id.get(leaf_id or conversation.active_leaf_id or "") or messages[-1]
+    chain: list[Message] = []
+    seen: set[str] = set()
+    node: Message | None = leaf
+    while node is not None and node.id not in seen:
+        chain.append(node)
+        seen.add(node.id)
+        node = by_id.get(node.parent_id) if node.parent_id else None
+    chain.reverse()
+    return chain
+
+
+def message_get(*, user, message_id: str) -> Message:
+    message = Message.objects.select_related("conversation").filter(
+        id=str(message_id), conversation__user=user).first()
+    if message is None:
+        raise AppError("Message not found.", status_code=404)
+    return message
+
+
+def conversation_analytics(*, user) -> dict:
+    """Seed 000's analytics: totals, busiest weekday, topics (by model used), monthly usage."""
+    conversations = Conversation.objects.filter(user=user)
+    total_conversations = conversations.count()
+    total_messages = Message.objects.filter(conversation__user=user).count()
+    days = Counter(
+        created.strftime("%A")
+        for created in Message.objects.filter(conversation__user=user, role=Message.Role.USER)
+        .values_list("created_at", flat=True)[:20000]
+    )
+    since = timezone.now() - timedelta(days=365)
+    monthly = (
+        conversations.filter(created_at__gte=since).annotate(month=TruncMonth("created_at"))
+        .values("month").annotate(count=Count("id")).order_by("month")
+    )
+    topics = Counter((c.get("metadata") or {}).get("topic") or "general"
+                     for c in conversations.values("metadata")[:20000])
+    return {
+        "total_conversations": total_conversations,
+        "total_messages": total_messages,
+        "average_messages_per_conversation": round(total_messages / total_conversations, 1)
+        if total_conversations else 0.0,
+        "most_active_day": days.most_common(1)[0][0] if days else None,
+        "conversation_topics": [{"topic": t, "count": n} for t, n in topics.most_common(10)],
+        "monthly_usage": [{"month": row["month"].strftime("%Y-%m"), "conversations": row["count"]}
+                          for row in monthly],
+    }

@@ -1,0 +1,204 @@
+"""Conversation and message writes. Generation itself lives in :mod:`chats.streaming`."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from chatplatform.api.exceptions import AppError
+from chats import selectors
+from chats.models import Conversation, Message
+
+TITLE_LENGTH = 60
+MAX_IMPORT_MESSAGES = 2000
+_CONVERSATION_FIELDS = {"title", "model", "provider", "system_prompt", "metadata", "settings",
+                        "is_archived", "is_active"}
+_VALID_ID = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+
+
+def title_from(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+@transaction.atomic
+def conversation_create(*, user, conversation_id: str | None = None, **fields: Any) -> Conversation:
+    """Create a conversation. A client-chosen id (seed 000 lets a client name a new
+    conversation, e.g. ``conv_123``) is honoured when it is free; a taken one is a 404 for
+    anyone but its owner, so ids of other users' conversations are never revealed."""
+    values = {k: v for k, v in fields.items() if k in _CONVERSATION_FIELDS and v is not None}
+    if conversation_id is not None:
+        conversation_id = str(conversation_id)
+        if not _VALID_ID.match(conversation_id):
+            raise AppError("Invalid conversation id.", status_code=422,
+                           details={"conversation_id": ["Letters, digits, '_' and '-' only (max 40)."]})
+        if Conversation.objects.filter(id=conversation_id).exists():
+            raise AppError("Conversation not found.", status_code=404)
+        values["id"] = conversation_id
+    return Conversation.objects.create(user=user, **values)
+
+
+@transaction.atomic
+def conversation_get_or_create(*, user, conversation_id: str | None, **fields: Any) -> Conversation:
+    """The caller's conversation ``conversation_id``; an unknown id starts it; none starts a new one."""
+    if conversation_id:
+        existing = selectors.conversation_find(user=user, conversation_id=conversation_id)
+        if existing is not None:
+            return existing
+    return conversation_create(user=user, conversation_id=conversation_id or None, **fields)
+
+
+@transaction.atomic
+def conversation_update(*, conversation: Conversation, **fields: Any) -> Conversation:
+    changed = []
+    for key, value in fields.items():
+        if key in _CONVERSATION_FIELDS and value is not None:
+            setattr(conversation, key, value)
+            changed.append(key)
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=[*changed, "updated_at"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()
+
+
+def _touch(conversation: Conversation, *, leaf: Message) -> None:
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        active_leaf=leaf, message_count=F("message_count") + 1, updated_at=now)
+    conversation.active_leaf = leaf
+    conversation.updated_at = now
+    conversation.message_count = (conversation.message_count or 0) + 1
+
+
+@transaction.atomic
+def message_add_user(*, conversation: Conversation, content: str, parent: Message | None = None,
+                     parent_is_leaf: bool = True, metadata: dict | None = None) -> Message:
+    """Save the user's message (before any provider is called: it is never lost).
+
+    Without an explicit parent it continues the active branch."""
+    if parent is None and parent_is_leaf:
+        parent = conversation.active_leaf
+    message = Message.objects.create(conversation=conversation, parent=parent, role=Message.Role.USER,
+                                     content=content, metadata=metadata or {})
+    if not conversation.title:
+        conversation.title = title_from(content)
+        Conversation.objects.filter(pk=conversation.pk).update(title=conversation.title)
+    _touch(conversation, leaf=message)
+    return message
+
+
+@transaction.atomic
+def message_save_assistant(
+    *, conversation: Conversation, message_id: str, parent: Message | None, content: str, thinking: str = "",
+    model: str = "", provider: str = "", prompt_tokens: int = 0, completion_tokens: int = 0,
+    cost: Decimal = Decimal("0"), latency_ms: float = 0.0, finish_reason: str = "",
+    status: str = Message.Status.COMPLETE, error_code: str = "", metadata: dict | None = None,
+) -> Message:
+    """Save (or, after a disconnect snapshot, complete) the assistant's message."""
+    values = dict(
+        conversation=conversation, parent=parent, role=Message.Role.ASSISTANT, content=content, thinking=thinking,
+        model=model, provider=provider, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens, cost=cost, latency_ms=latency_ms,
+        finish_reason=finish_reason, status=status, error_code=error_code, metadata=metadata or {},
+    )
+    message, created = Message.objects.update_or_create(id=message_id, defaults=values)
+    if created:
+        _touch(conversation, leaf=message)
+    return message
+
+
+# --- branching ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def message_edit(*, message: Message, content: str) -> Message:
+    """Editing a user message makes a sibling (same parent) and moves the branch to it."""
+    if message.role != Message.Role.USER:
+        raise AppError("Only user messages can be edited; regenerate assistant replies instead.",
+                       status_code=422, details={"message_id": ["Not a user message."]})
+    return message_add_user(conversation=message.conversation, content=content, parent=message.parent,
+                            parent_is_leaf=False)
+
+
+def regenerate_target(*, message: Message) -> Message:
+    """The user message a regenerated reply answers: the given assistant message's parent."""
+    if message.role == Message.Role.USER:
+        return message
+    if message.parent is None or message.parent.role != Message.Role.USER:
+        raise AppError("This message cannot be regenerated.", status_code=422,
+                       details={"message_id": ["No user message precedes it."]})
+    return message.parent
+
+
+# --- export / import ---------------------------------------------------------------------------
+
+
+def conversation_export(*, conversation: Conversation) -> dict:
+    messages = conversation.messages.order_by("created_at")
+    return {
+        "format": "chatplatform.conversation.v1",
+        "id": conversation.id, "title": conversation.title, "model": conversation.model,
+        "provider": conversation.provider, "system_prompt": conversation.system_prompt,
+        "metadata": conversation.metadata, "is_archived": conversation.is_archived,
+        "created_at": conversation.created_at.isoformat(), "updated_at": conversation.updated_at.isoformat(),
+        "active_leaf_id": conversation.active_leaf_id,
+        "messages": [
+            {"id": m.id, "parent_message_id": m.parent_id, "role": m.role, "content": m.content,
+             "model": m.model, "provider": m.provider, "status": m.status,
+             "prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens,
+             "created_at": m.created_at.isoformat()}
+            for m in messages
+        ],
+    }
+
+
+def conversation_export_markdown(*, conversation: Conversation) -> str:
+    lines = [f"# {conversation.title or 'Conversation'}", ""]
+    if conversation.system_prompt:
+        lines += [f"> System: {conversation.system_prompt}", ""]
+    for message in selectors.thread(conversation):
+        who = {"user": "User", "assistant": "Assistant", "system": "System"}[message.role]
+        suffix = f" ({message.model})" if message.role == "assistant" and message.model else ""
+        lines += [f"**{who}{suffix}** — {message.created_at:%Y-%m-%d %H:%M} UTC", "", message.content, ""]
+    return "\n".join(lines)
+
+
+@transaction.atomic
+def conversation_import(*, user, data: dict) -> Conversation:
+    """Import an exported conversation as a new one (fresh ids; branches kept)."""
+    messages = data.get("messages") or []
+    if not isinstance(messages, list) or len(messages) > MAX_IMPORT_MESSAGES:
+        raise AppError("Invalid import.", status_code=422,
+                       details={"messages": [f"A list of at most {MAX_IMPORT_MESSAGES} messages."]})
+    conversation = conversation_create(
+        user=user, title=str(data.get("title") or "")[:200], model=str(data.get("model") or "")[:100],
+        system_prompt=str(data.get("system_prompt") or ""), metadata=data.get("metadata") or {},
+    )
+    id_map: dict[str, Message] = {}
+    leaf = None
+    for index, raw in enumerate(messages):
+        if not isinstance(raw, dict) or raw.get("role") not in Message.Role.values or not isinstance(
+                raw.get("content"), str):
+            raise AppError("Invalid import.", status_code=422,
+                           details={f"messages[{index}]": ["Needs role (user/assistant/system) and content."]})
+        parent = id_map.get(str(raw.get("parent_message_id"))) if raw.get("parent_message_id") else leaf
+        message = Message.objects.create(
+            conversation=conversation, parent=parent, role=raw["role"], content=raw["content"],
+            model=str(raw.get("model") or "")[:100], provider=str(raw.get("provider") or "")[:50],
+        )
+        if raw.get("id"):
+            id_map[str(raw["id"])] = message
+        leaf = message
+    active = id_map.get(str(data.get("active_leaf_id"))) if data.get("active_leaf_id") else leaf
+    Conversation.objects.filter(pk=conversation.pk).update(active_leaf=active, message_count=len(messages))
+    conversation.refresh_from_db()
+    return conversation

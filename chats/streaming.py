@@ -1,0 +1,298 @@
+"""The one streaming pipeline every transport consumes (JSON, SSE, WebSocket, OpenAI-compatible).
+
+:func:`begin_reply` validates the request, saves nothing new (the user's message is already
+saved by the caller), and starts the generation as a background task that publishes numbered
+events to the stream hub. :func:`reply_events` replays a stream from an event id and follows it
+live; :func:`stream_reply` does both. The generation goes on when a reader drops (the partial
+reply is saved as ``incomplete`` at once, and completed when generation ends); a reader can
+come back with the last event id it saw and get the rest.
+
+Events (dicts): ``start`` (ids, model, provider), ``delta`` (text, index), ``thinking`` (text),
+then one terminal ``done`` (full content, usage, cost, finish_reason, status) or ``error``
+(code, message, status_code, partial content). Each has ``id`` (1, 2, …) and ``stream_id``
+(the assistant message id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from chatplatform.api.exceptions import AppError
+from chatplatform.api.ids import new_id
+from chats import selectors, services
+from chats.hub import TERMINAL, get_hub
+from chats.models import Conversation, Message
+from providers.adapters.base import ChatMessage, ProviderSettings, ThinkingDelta
+from providers.errors import ProviderError
+from providers.services import ChatCall, ChatStream, achat_stream
+
+logger = logging.getLogger(__name__)
+
+CANCEL_POLL_SECONDS = 0.25
+
+
+@dataclass
+class ReplyOptions:
+    """What the caller asked for, beyond the conversation itself."""
+
+    model: str | None = None
+    provider: str | None = None
+    system: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    thinking: bool = False
+    thinking_budget: int | None = None
+    web_grounding: bool = False
+    use_rag: bool = False
+    fallback: bool = True
+    endpoint: ProviderSettings | None = None
+    history: list[ChatMessage] | None = None  # explicit history (seed 001) instead of the thread
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Reply:
+    """A running (or finished) generation in this process."""
+
+    stream_id: str
+    conversation: Conversation | None
+    user_message: Message | None
+    stream: ChatStream
+    task: asyncio.Task | None = None
+    text: list[str] = field(default_factory=list)
+    thinking: list[str] = field(default_factory=list)
+    final: dict | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    saved_final: bool = False
+    counter: list[int] = field(default_factory=lambda: [0])
+
+    async def wait(self) -> dict:
+        """The terminal event (``done`` or ``error``)."""
+        if self.task is not None:
+            await asyncio.shield(self.task)
+        assert self.final is not None
+        return self.final
+
+
+_running: dict[str, Reply] = {}
+
+
+def _history(conversation: Conversation | None, user_message: Message | None, options: ReplyOptions,
+             prompt: str) -> list[ChatMessage]:
+    if conversation is None or user_message is None or options.history is not None:
+        return [*(options.history or []), ChatMessage("user", user_message.content if user_message else prompt)]
+    messages = selectors.thread(conversation, leaf_id=user_message.id)
+    return [ChatMessage(m.role, m.content) for m in messages
+            if m.role in ("user", "assistant") and m.content and m.status != Message.Status.ERROR]
+
+
+def _system_prompt(conversation: Conversation | None, options: ReplyOptions, user) -> str | None:
+    prefs = getattr(user, "preferences", None) or {}
+    stored = conversation.system_prompt if conversation else ""
+    return options.system or stored or prefs.get("system_prompt") or None
+
+
+async def begin_reply(*, conversation: Conversation | None, user_message: Message | None, options: ReplyOptions,
+                      user=None, api_key=None, request_id: str = "", prompt: str = "") -> Reply:
+    """Validate and start generating the reply to ``user_message`` (or, with no conversation —
+    anonymous or stateless calls — to ``prompt`` after ``options.history``; nothing is saved
+    then but usage). Invalid parameters raise (4xx) before anything runs; provider failures
+    arrive later as an ``error`` event."""
+    history = await sync_to_async(_history)(conversation, user_message, options, prompt)
+    prefs = getattr(user, "preferences", None) or {}
+    call = ChatCall(
+        messages=history,
+        model=options.model or (conversation.model if conversation else "") or prefs.get("default_model") or None,
+        provider=options.provider or (conversation.provider if conversation else "") or None,
+        system=_system_prompt(conversation, options, user),
+        temperature=options.temperature, max_tokens=options.max_tokens, top_p=options.top_p,
+        thinking=options.thinking, thinking_budget=options.thinking_budget,
+        web_grounding=options.web_grounding, fallback=options.fallback, endpoint=options.endpoint,
+        user=user if getattr(user, "pk", None) else None, api_key=api_key if getattr(api_key, "pk", None) else None,
+        request_id=request_id,
+    )
+    stream = await achat_stream(call)
+    reply = Reply(stream_id=new_id("msg"), conversation=conversation, user_message=user_message, stream=stream)
+    _running[reply.stream_id] = reply
+    # Published before the task starts, so a reader attaching right away finds the stream.
+    await _publish(reply, "start", conversation_id=conversation.id if conversation else None,
+                   message_id=reply.stream_id, user_message_id=user_message.id if user_message else None,
+                   model=stream.routes[0].model_id if stream.routes else "",
+                   provider=stream.routes[0].provider.name if stream.routes else "")
+    reply.task = asyncio.create_task(_generate(reply))
+    return reply
+
+
+async def _publish(reply: Reply, type_: str, **data: Any) -> dict:
+    reply.counter[0] += 1
+    event = {"id": reply.counter[0], "stream_id": reply.stream_id, "type": type_, **data}
+    if type_ in TERMINAL:
+        reply.final = event
+    await get_hub().publish(reply.stream_id, event)
+    return event
+
+
+async def _watch_cancel(reply: Reply, task: asyncio.Task) -> None:
+    """Cancel the generation when another worker (or a reader) asks, via the hub."""
+    hub = get_hub()
+    while not task.done():
+        await asyncio.sleep(CANCEL_POLL_SECONDS)
+        if await hub.cancel_requested(reply.stream_id):
+            task.cancel()
+            return
+
+
+async def _generate(reply: Reply) -> None:
+    result = reply.stream.result
+    conversation_id = reply.conversation.id if reply.conversation else None
+    user_message_id = reply.user_message.id if reply.user_message else None
+    status, error = Message.Status.COMPLETE, None
+    inner = asyncio.create_task(_pump(reply))
+    watcher = asyncio.create_task(_watch_cancel(reply, inner))
+    try:
+        await inner
+    except ProviderError as exc:
+        status, error = Message.Status.ERROR, exc
+    except asyncio.CancelledError:
+        status = Message.Status.INCOMPLETE
+        if not inner.done():
+            inner.cancel()
+            await asyncio.gather(inner, return_exceptions=True)
+    finally:
+        watcher.cancel()
+    if inner.cancelled():
+        status = Message.Status.INCOMPLETE
+    content = "".join(reply.text)
+    finish_reason = result.finish_reason or ("cancelled" if status == Message.Status.INCOMPLETE else "stop")
+    if status == Message.Status.INCOMPLETE:
+        finish_reason = "cancelled"
+    message = await _save(reply, status=status, content=content, error=error, finish_reason=finish_reason)
+    usage = {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens,
+             "total_tokens": result.usage.total_tokens}
+    common = dict(conversation_id=conversation_id, message_id=reply.stream_id if message else None,
+                  user_message_id=user_message_id, content=content, thinking="".join(reply.thinking),
+                  model=result.model, provider=result.provider, usage=usage, cost=float(result.cost),
+                  latency_ms=round(result.latency_ms, 1), finish_reason=finish_reason, status=status,
+                  parent_message_id=user_message_id, timestamp=timezone.now().isoformat())
+    if error is not None:
+        await _publish(reply, "error", code=error.code, message=error.message,
+                       status_code=error.status_code, **common)
+    else:
+        await _publish(reply, "done", **common)
+    _running.pop(reply.stream_id, None)
+
+
+async def _pump(reply: Reply) -> int:
+    index = 0
+    async for event in reply.stream:
+        if isinstance(event, ThinkingDelta):
+            reply.thinking.append(event.text)
+            await _publish(reply, "thinking", text=event.text)
+            continue
+        reply.text.append(event.text)
+        await _publish(reply, "delta", text=event.text, index=index)
+        index += 1
+    return index
+
+
+async def _save(reply: Reply, *, status: str, content: str, error: ProviderError | None = None,
+                finish_reason: str = "", final: bool = True) -> Message | None:
+    if reply.conversation is None:
+        return None  # stateless call: usage is recorded by the provider layer, nothing else is kept
+    result = reply.stream.result
+    async with reply.lock:
+        if reply.saved_final:
+            return await sync_to_async(Message.objects.get)(id=reply.stream_id)
+        message = await sync_to_async(services.message_save_assistant)(
+            conversation=reply.conversation, message_id=reply.stream_id, parent=reply.user_message,
+            content=content, thinking="".join(reply.thinking), model=result.model, provider=result.provider,
+            prompt_tokens=result.usage.prompt_tokens if final else 0,
+            completion_tokens=result.usage.completion_tokens if final else 0,
+            cost=result.cost if final else 0, latency_ms=result.latency_ms if final else 0.0,
+            finish_reason=finish_reason, status=status, error_code=error.code if error else "",
+            metadata={"usage_estimated": result.usage.estimated} if final else {"snapshot": True},
+        )
+        reply.saved_final = final
+        return message
+
+
+async def snapshot_partial(stream_id: str) -> None:
+    """A reader dropped mid-stream: save what exists so far as ``incomplete`` now (generation goes
+    on and completes the message later)."""
+    reply = _running.get(stream_id)
+    if reply is None or reply.final is not None:
+        return
+    await _save(reply, status=Message.Status.INCOMPLETE, content="".join(reply.text),
+                finish_reason="client_disconnected", final=False)
+
+
+async def cancel_reply(stream_id: str) -> bool:
+    """Stop a generation (here, or on another worker through the hub). The partial reply is
+    saved as ``incomplete``."""
+    reply = _running.get(stream_id)
+    if reply is not None and reply.task is not None and not reply.task.done():
+        reply.task.cancel()
+        await asyncio.gather(reply.task, return_exceptions=True)
+        return True
+    hub = get_hub()
+    if await hub.exists(stream_id):
+        await hub.request_cancel(stream_id)
+        return True
+    return False
+
+
+async def reply_events(stream_id: str, *, after: int = 0) -> AsyncIterator[dict]:
+    """Replay events after ``after``, then follow live until the terminal event."""
+    async for event in get_hub().read(stream_id, after=after):
+        yield event
+
+
+async def stream_reply(*, conversation: Conversation | None, user_message: Message | None,
+                       options: ReplyOptions, user=None, api_key=None, request_id: str = "",
+                       prompt: str = "") -> AsyncIterator[dict]:
+    """Start a reply and yield its events. If the consumer stops before the end, the partial
+    reply is saved as ``incomplete`` and generation continues (resumable by stream id)."""
+    reply = await begin_reply(conversation=conversation, user_message=user_message, options=options,
+                              user=user, api_key=api_key, request_id=request_id, prompt=prompt)
+    finished = False
+    try:
+        async for event in reply_events(reply.stream_id):
+            finished = event["type"] in TERMINAL
+            yield event
+    finally:
+        if not finished:
+            await asyncio.shield(snapshot_partial(reply.stream_id))
+
+
+def _owns(user, *, message_id: str | None = None, conversation_id: str | None = None) -> bool:
+    if not getattr(user, "pk", None):
+        return False
+    if message_id:
+        return Message.objects.filter(id=message_id, conversation__user=user).exists()
+    return Conversation.objects.filter(id=conversation_id, user=user).exists()
+
+
+async def stream_owner_check(stream_id: str, user) -> None:
+    """A stream may only be resumed by the owner of its conversation (404 otherwise)."""
+    reply = _running.get(stream_id)
+    if reply is not None:
+        if reply.conversation is None or reply.conversation.user_id != getattr(user, "id", None):
+            raise AppError("Stream not found.", status_code=404)
+        return
+    if await sync_to_async(_owns)(user, message_id=stream_id):
+        return
+    # Running on another worker and not saved yet: its start event names the conversation.
+    async for event in get_hub().read(stream_id, after=0):
+        if event.get("conversation_id") and await sync_to_async(_owns)(
+                user, conversation_id=event["conversation_id"]):
+            return
+        break
+    raise AppError("Stream not found.", status_code=404)

@@ -1,0 +1,123 @@
+"""The streaming pipeline every transport uses: saving, events, errors, disconnects, cancel, resume."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from chats import services, streaming
+from chats.models import Message
+from providers.models import UsageRecord
+from providers.tests.fakeserver import Step
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def start(user, text="Hello?", **options):
+    conversation = await sync_to_async(services.conversation_create)(user=user)
+    message = await sync_to_async(services.message_add_user)(conversation=conversation, content=text)
+    return conversation, message, streaming.ReplyOptions(**options)
+
+
+async def get_message(message_id):
+    return await sync_to_async(Message.objects.get)(id=message_id)
+
+
+async def test_events_and_saved_reply(openai_configured, user):
+    openai_configured.push(Step(text="Hi there friend", prompt_tokens=12, completion_tokens=3))
+    conversation, message, options = await start(user)
+    events = [e async for e in streaming.stream_reply(conversation=conversation, user_message=message,
+                                                     options=options, user=user)]
+    assert [e["type"] for e in events] == ["start", "delta", "delta", "delta", "done"]
+    assert [e["id"] for e in events] == [1, 2, 3, 4, 5]
+    assert "".join(e["text"] for e in events if e["type"] == "delta") == "Hi there friend"
+    done = events[-1]
+    assert done["usage"] == {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    assert done["status"] == "complete" and done["finish_reason"] == "stop"
+    saved = await get_message(done["message_id"])
+    assert saved.content == "Hi there friend" and saved.parent_id == message.id
+    assert (saved.model, saved.provider, saved.total_tokens) == ("gpt-4o-mini", "openai", 15)
+    assert saved.cost > 0 and saved.status == "complete"
+    conversation = await sync_to_async(type(conversation).objects.get)(id=conversation.id)
+    assert conversation.active_leaf_id == saved.id and conversation.title == "Hello?"
+
+
+async def test_history_of_the_thread_reaches_the_provider(openai_configured, user):
+    openai_configured.push(Step(text="First answer"), Step(text="Second answer"))
+    conversation, message, options = await start(user, "First question", system="Be terse.")
+    [e async for e in streaming.stream_reply(conversation=conversation, user_message=message, options=options)]
+    second = await sync_to_async(services.message_add_user)(conversation=conversation, content="Second question")
+    [e async for e in streaming.stream_reply(conversation=conversation, user_message=second, options=options)]
+    sent = openai_configured.calls[-1].body["messages"]
+    assert [(m["role"], m["content"]) for m in sent] == [
+        ("system", "Be terse."), ("user", "First question"), ("assistant", "First answer"),
+        ("user", "Second question")]
+
+
+async def test_provider_error_mid_stream_keeps_partial_and_user_message(openai_configured, user):
+    openai_configured.push(Step("disconnect", text="one two three four", after=2))
+    conversation, message, options = await start(user)
+    events = [e async for e in streaming.stream_reply(conversation=conversation, user_message=message,
+                                                     options=options)]
+    assert events[-1]["type"] == "error"
+    assert events[-1]["content"] == "one two" and events[-1]["status_code"] == 502
+    saved = await get_message(events[-1]["message_id"])
+    assert (saved.status, saved.content, saved.error_code) == ("error", "one two", "PROVIDER_ERROR")
+    assert (await get_message(message.id)).content == "Hello?"
+
+
+async def test_client_disconnect_saves_incomplete_then_generation_completes(openai_configured, user):
+    openai_configured.push(Step(text="a b c d e f g h i j", chunk_delay=0.05))
+    conversation, message, options = await start(user)
+    events = streaming.stream_reply(conversation=conversation, user_message=message, options=options)
+    stream_id = None
+    async for event in events:
+        stream_id = event["stream_id"]
+        if event["type"] == "delta":
+            break
+    await events.aclose()  # the client went away
+    snapshot = await get_message(stream_id)
+    assert snapshot.status == "incomplete" and snapshot.content.startswith("a")
+    # Generation went on server-side; a client resuming from event 2 gets the rest.
+    resumed = [e async for e in streaming.reply_events(stream_id, after=2)]
+    assert resumed[0]["id"] == 3 and resumed[-1]["type"] == "done"
+    assert resumed[-1]["content"] == "a b c d e f g h i j"
+    final = await get_message(stream_id)
+    assert (final.status, final.content) == ("complete", "a b c d e f g h i j")
+
+
+async def test_cancel_stops_generation_and_saves_incomplete(openai_configured, user):
+    openai_configured.push(Step(text=" ".join(["word"] * 60), chunk_delay=0.05))
+    conversation, message, options = await start(user)
+    reply = await streaming.begin_reply(conversation=conversation, user_message=message, options=options)
+    async for event in streaming.reply_events(reply.stream_id):
+        if event["type"] == "delta":
+            break
+    assert await streaming.cancel_reply(reply.stream_id) is True
+    final = await reply.wait()
+    assert final["type"] == "done" and final["status"] == "incomplete" and final["finish_reason"] == "cancelled"
+    saved = await get_message(reply.stream_id)
+    assert saved.status == "incomplete" and 0 < len(saved.content) < len(" ".join(["word"] * 60))
+    await asyncio.sleep(0.05)
+    rows = await sync_to_async(lambda: list(UsageRecord.objects.values_list("status", flat=True)))()
+    assert rows == ["cancelled"]
+
+
+async def test_invalid_parameters_fail_before_anything_runs(openai_configured, user):
+    from chatplatform.api.exceptions import AppError
+
+    conversation, message, options = await start(user, model="gpt-4", temperature=5.0)
+    with pytest.raises(AppError):
+        await streaming.begin_reply(conversation=conversation, user_message=message, options=options)
+    assert not openai_configured.calls
+
+
+async def test_stateless_call_without_conversation(openai_configured):
+    openai_configured.push(Step(text="Stateless reply"))
+    options = streaming.ReplyOptions(history=[])
+    events = [e async for e in streaming.stream_reply(conversation=None, user_message=None, options=options,
+                                                     prompt="Hi")]
+    assert events[-1]["type"] == "done" and events[-1]["content"] == "Stateless reply"
+    assert events[-1]["conversation_id"] is None
