@@ -1,3 +1,5 @@
-"""WebSocket routes, collected from the apps that stream (chats adds its consumers here)."""
+"""WebSocket routes, collected from the apps that stream."""
 
-websocket_urlpatterns: list = []
+from chats.routing import websocket_urlpatterns as chat_websockets
+
+websocket_urlpatterns: list = [*chat_websockets]

@@ -13,11 +13,14 @@ api_v1 = [
     path("auth/", include(auth_urlpatterns)),
     path("users/", include(user_urlpatterns)),
     path("", include("providers.urls")),
+    path("", include("chats.urls")),
+    path("", include("chats.urls_stream")),
 ]
 
 urlpatterns = [
     path("health", adminpanel_apis.HealthApi.as_view(), name="health"),
     path("api/v1/", include(api_v1)),
+    path("v1/", include("chats.urls_openai")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),
     path("redoc", SpectacularRedocView.as_view(url_name="openapi-schema"), name="redoc"),

@@ -1,0 +1,3 @@
+"""OpenAI-compatible API, mounted at /v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Completion and SSE routes (seeds 001 and 004)."""
+
+urlpatterns: list = []
