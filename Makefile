@@ -18,6 +18,8 @@ setup: $(STAMP)
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip >/dev/null
+	# torch first, pinned: any other release would pull a multi-GB CUDA build.
+	$(BIN)/pip install "$$(grep -E '^torch==' requirements.txt)"
 	$(BIN)/pip install -r requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
