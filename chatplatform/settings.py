@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "chatplatform.api.middleware.StreamingAwareGZipMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "chatplatform.api.ratelimit.rate_limit_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -195,6 +196,8 @@ LOGIN_FAILURES_PER_ACCOUNT = env.str("LOGIN_FAILURES_PER_ACCOUNT", default="5/15
 # General request limits (used by the rate-limit layer and reported by /admin endpoints).
 RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=60)
 RATE_LIMIT_PER_HOUR = env.int("RATE_LIMIT_PER_HOUR", default=1000)
+ANONYMOUS_RATE_LIMIT_PER_MINUTE = env.int("ANONYMOUS_RATE_LIMIT_PER_MINUTE", default=100)
+RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
 ANONYMOUS_CHAT = env.bool("ANONYMOUS_CHAT", default=True)
 
 # --- Providers (read by providers/; listed here so one file documents every variable) -------
@@ -218,6 +221,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "chatplatform.api.authentication.JWTAuthentication",
         "chatplatform.api.authentication.ApiKeyAuthentication",
+        "support.authentication.ChatbotKeyAuthentication",  # cbk_ keys; the two above defer them
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
