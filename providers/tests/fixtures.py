@@ -67,3 +67,36 @@ def with_backup(openai_configured, backup_upstream):
                          base_url=backup_upstream.url + "/v1", default_model="gpt-4o", priority=50,
                          max_retries=0)
     return backup_upstream
+
+
+@pytest.fixture(scope="session")
+def anthropic_upstream():
+    from providers.tests.fake_anthropic import FakeAnthropic
+
+    upstream = FakeAnthropic()
+    with FakeServer(upstream) as server:
+        upstream.url = server.url
+        yield upstream
+
+
+@pytest.fixture(scope="session")
+def gemini_upstream():
+    from providers.tests.fake_gemini import FakeGemini
+
+    upstream = FakeGemini()
+    with FakeServer(upstream) as server:
+        upstream.url = server.url
+        yield upstream
+
+
+@pytest.fixture
+def all_providers_configured(openai_configured, anthropic_upstream, gemini_upstream, settings):
+    """OpenAI, Anthropic and Gemini all configured from the environment, each at its fake."""
+    anthropic_upstream.reset()
+    gemini_upstream.reset()
+    settings.ANTHROPIC_API_KEY = "sk-ant-test-0000"
+    settings.ANTHROPIC_BASE_URL = anthropic_upstream.url
+    settings.GEMINI_API_KEY = "AIza-test-0000"
+    settings.GEMINI_BASE_URL = gemini_upstream.url
+    selectors.invalidate()
+    return {"openai": openai_configured, "anthropic": anthropic_upstream, "gemini": gemini_upstream}
