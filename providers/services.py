@@ -29,20 +29,13 @@ from providers.adapters.base import (
     ProviderSettings,
     TextDelta,
     Usage,
+    estimate_tokens,
 )
 from providers.errors import ProviderError, ProviderNotConfigured, ProviderUnavailable
 from providers.models import Model, ProviderConfig, UsageRecord
 from providers.reliability import backoff_delay, breaker
 
 logger = logging.getLogger(__name__)
-
-CHARS_PER_TOKEN = 4
-
-
-def estimate_tokens(text: str) -> int:
-    """Cheap token estimate (about four characters a token) for trimming and budgets."""
-    return len(text) // CHARS_PER_TOKEN + 1
-
 
 @dataclass
 class ChatCall:

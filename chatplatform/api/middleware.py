@@ -34,19 +34,10 @@ def _request_id_for(request: HttpRequest) -> str:
     return f"req_{secrets.token_hex(8)}"
 
 
-def _finish(request: HttpRequest, response: HttpResponse, request_id: str, started: float) -> None:
-    elapsed = time.perf_counter() - started
-    response["X-Request-ID"] = request_id
-    response["X-Process-Time"] = f"{elapsed:.4f}"
-    if response.status_code >= 500:
-        logger.error("%s %s -> %s", request.method, request.path, response.status_code)
-
-
-class RequestContextMiddleware:
-    """Sets ``X-Request-ID`` (echoed or generated) and ``X-Process-Time`` on every response.
-
-    Works in both sync and async stacks so the async chat path never hops threads for it.
-    """
+class HybridMiddleware:
+    """Base for middleware that runs natively in sync and async stacks (the async chat path never
+    hops threads for it). Subclasses implement :meth:`before` (return a response to answer
+    early) and :meth:`after`."""
 
     sync_capable = True
     async_capable = True
@@ -57,69 +48,57 @@ class RequestContextMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
 
+    def before(self, request: HttpRequest) -> HttpResponse | None:
+        return None
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        return response
+
     def __call__(self, request: HttpRequest):
         if self.is_async:
             return self.__acall__(request)
-        started = time.perf_counter()
-        request_id = _request_id_for(request)
-        request.request_id = request_id
-        token = set_request_id(request_id)
-        try:
-            response = self.get_response(request)
-            _finish(request, response, request_id, started)
-            return response
-        finally:
-            reset_request_id(token)
+        early = self.before(request)
+        return self.after(request, early if early is not None else self.get_response(request))
 
     async def __acall__(self, request: HttpRequest):
-        started = time.perf_counter()
-        request_id = _request_id_for(request)
-        request.request_id = request_id
-        token = set_request_id(request_id)
-        try:
-            response = await self.get_response(request)
-            _finish(request, response, request_id, started)
-            return response
-        finally:
-            reset_request_id(token)
+        early = self.before(request)
+        return self.after(request, early if early is not None else await self.get_response(request))
+
+
+class RequestContextMiddleware(HybridMiddleware):
+    """Sets ``X-Request-ID`` (echoed or generated, also in every log line of the request) and
+    ``X-Process-Time`` on every response."""
+
+    def before(self, request: HttpRequest) -> None:
+        request.request_id = _request_id_for(request)
+        request._started = time.perf_counter()
+        request._request_id_token = set_request_id(request.request_id)
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response["X-Request-ID"] = request.request_id
+        response["X-Process-Time"] = f"{time.perf_counter() - request._started:.4f}"
+        if response.status_code >= 500:
+            logger.error("%s %s -> %s", request.method, request.path, response.status_code)
+        reset_request_id(request._request_id_token)
+        return response
 
 
 request_context_middleware = RequestContextMiddleware
 
 
-class ErrorEnvelopeMiddleware:
+class ErrorEnvelopeMiddleware(HybridMiddleware):
     """Turns Django's own HTML error pages on API paths (404, 405, 500, CSRF 403, 400) into the
     JSON envelope, in DEBUG too. DRF views already answer with the envelope and pass untouched."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):
-        if self.is_async:
-            return self.__acall__(request)
-        return self._convert(request, self.get_response(request))
-
-    async def __acall__(self, request: HttpRequest):
-        return self._convert(request, await self.get_response(request))
-
-    @staticmethod
-    def _convert(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if response.status_code < 400 or not is_api_path(request.path):
             return response
-        content_type = response.get("Content-Type", "")
-        if "json" in content_type:
+        if "json" in response.get("Content-Type", ""):
             return response
         new = envelope_response(response.status_code)
-        if response.has_header("Allow"):
-            new["Allow"] = response["Allow"]
-        if response.has_header("Retry-After"):
-            new["Retry-After"] = response["Retry-After"]
+        for header in ("Allow", "Retry-After"):
+            if response.has_header(header):
+                new[header] = response[header]
         return new
 
     def process_exception(self, request: HttpRequest, exception: Exception):

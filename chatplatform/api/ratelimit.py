@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
@@ -23,6 +22,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from chatplatform.api.exceptions import envelope_response
+from chatplatform.api.middleware import HybridMiddleware
 from chatplatform.api.net import client_ip
 
 EXEMPT_PREFIXES = ("/health", "/api/v1/health", "/docs", "/redoc", "/openapi.json", "/static/", "/admin/",
@@ -106,35 +106,20 @@ def _refusal(verdict: Verdict) -> HttpResponse:
     return _headers(response, verdict)
 
 
-class RateLimitMiddleware:
-    sync_capable = True
-    async_capable = True
+class RateLimitMiddleware(HybridMiddleware):
+    # Cache round trips are sub-millisecond (local memory, or Redis nearby): done inline rather
+    # than paying a thread hop per request on the async path.
 
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):
-        if self.is_async:
-            return self.__acall__(request)
+    def before(self, request: HttpRequest) -> HttpResponse | None:
+        request._rate_verdict = None
         if not settings.RATE_LIMIT_ENABLED or request.path.startswith(EXEMPT_PREFIXES) or request.method == "OPTIONS":
-            return self.get_response(request)
-        verdict = check(request)
-        if not verdict.allowed:
-            return _refusal(verdict)
-        return _headers(self.get_response(request), verdict)
+            return None
+        verdict = request._rate_verdict = check(request)
+        return None if verdict.allowed else _refusal(verdict)
 
-    async def __acall__(self, request: HttpRequest):
-        if not settings.RATE_LIMIT_ENABLED or request.path.startswith(EXEMPT_PREFIXES) or request.method == "OPTIONS":
-            return await self.get_response(request)
-        # Cache round trips are sub-millisecond (local memory or Redis on the LAN): done inline
-        # rather than paying a thread hop per request.
-        verdict = check(request)
-        if not verdict.allowed:
-            return _refusal(verdict)
-        return _headers(await self.get_response(request), verdict)
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        verdict = getattr(request, "_rate_verdict", None)
+        return _headers(response, verdict) if verdict is not None else response
 
 
 rate_limit_middleware = RateLimitMiddleware

@@ -33,6 +33,7 @@ from providers.adapters.base import (
     TextDelta,
     ThinkingDelta,
     Usage,
+    estimate_tokens,
 )
 from providers.errors import (
     ProviderAuthError,
@@ -78,8 +79,7 @@ def _stop_reason(reason: str | None) -> str:
     return STOP_REASONS.get(reason or "", "stop")
 
 
-def _estimate(chars: int) -> int:
-    return max(0, round(chars / 4))
+_estimate = estimate_tokens
 
 
 class AnthropicProvider(ChatProvider):

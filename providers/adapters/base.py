@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 Role = Literal["user", "assistant", "system"]
 
+CHARS_PER_TOKEN = 4
+
 
 @dataclass(frozen=True)
 class ChatMessage:
@@ -73,6 +75,19 @@ class Finish:
 
 
 Event = TextDelta | ThinkingDelta | Usage | Finish
+
+
+def estimate_tokens(text_or_chars: str | int) -> int:
+    """Rough token count (about four characters a token, rounded up) for providers that report
+    no usage, and for trimming history to a context window."""
+    chars = text_or_chars if isinstance(text_or_chars, int) else len(text_or_chars)
+    return -(-chars // CHARS_PER_TOKEN)
+
+
+def estimated_usage(request: ChatRequest, completion_chars: int) -> Usage:
+    """Usage estimated from the request's text and the characters generated."""
+    prompt_chars = len(request.system or "") + sum(len(m.content) for m in request.messages)
+    return Usage(estimate_tokens(prompt_chars), estimate_tokens(completion_chars), estimated=True)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from providers.adapters.base import (
     TextDelta,
     ThinkingDelta,
     Usage,
+    estimated_usage,
 )
 from providers.errors import (
     ProviderAuthError,
@@ -207,8 +208,7 @@ class GeminiProvider(ChatProvider):
 
     @staticmethod
     def _estimate(request: ChatRequest, completion_chars: int) -> Usage:
-        prompt_chars = len(request.system or "") + sum(len(m.content) for m in request.messages)
-        return Usage(math.ceil(prompt_chars / 4), math.ceil(completion_chars / 4), estimated=True)
+        return estimated_usage(request, completion_chars)
 
     # -- chat ---------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from providers.adapters.base import (
     TextDelta,
     ThinkingDelta,
     Usage,
+    estimated_usage,
 )
 from providers.errors import (
     ProviderError,
@@ -113,8 +114,7 @@ class OpenAIProvider(ChatProvider):
         except (openai.OpenAIError, ValueError, AttributeError) as exc:
             raise self._error(exc) from None
         if usage is None:
-            prompt_chars = len(request.system or "") + sum(len(m.content) for m in request.messages)
-            usage = Usage(-(-prompt_chars // 4), -(-completion_chars // 4), estimated=True)
+            usage = estimated_usage(request, completion_chars)
         yield usage
         yield Finish(FINISH_REASONS.get(finish or "stop", "stop"))
 
