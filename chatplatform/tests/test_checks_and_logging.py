@@ -77,3 +77,28 @@ def test_forwarded_for_used_from_trusted_proxy(settings):
     assert client_ip_from("10.0.0.5", "6.6.6.6, 1.2.3.4, 10.0.0.9") == "1.2.3.4"
     # A peer outside the trusted range cannot set the header at all.
     assert client_ip_from("8.8.8.8", "1.2.3.4") == "8.8.8.8"
+
+
+def test_json_log_lines_carry_request_id_and_redact(capsys):
+    import json
+    import logging.config
+
+    from django.conf import settings
+
+    from chatplatform.api.context import reset_request_id, set_request_id
+
+    config = {**settings.LOGGING, "root": {"handlers": ["console"], "level": "INFO"}}
+    config["handlers"] = {**config["handlers"], "console": {**config["handlers"]["console"], "formatter": "json",
+                                                            "stream": "ext://sys.stdout"}}
+    logging.config.dictConfig(config)
+    try:
+        token = set_request_id("req_test123")
+        logging.getLogger("chatplatform.test").info("login with Bearer abcdefghijklmnopqrstu")
+        reset_request_id(token)
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        record = json.loads(line)
+        assert record["request_id"] == "req_test123"
+        assert record["level"] == "INFO" and record["logger"] == "chatplatform.test"
+        assert "abcdefghijklmnopqrstu" not in record["message"]
+    finally:
+        logging.config.dictConfig(settings.LOGGING)
