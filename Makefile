@@ -10,6 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f
 run: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_data
+	$(BIN)/python manage.py prepare_models
 	$(BIN)/python manage.py serve
 
 ## Idempotent install into .venv (re-runs only when requirements.txt changes).

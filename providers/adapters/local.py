@@ -85,11 +85,11 @@ from providers.adapters.base import (
     TextDelta,
     Usage,
 )
+from providers.catalogue import LOCAL_MODEL_ID
 from providers.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
-LOCAL_MODEL_ID = "gemma-3-270m"
 DEFAULT_MAX_TOKENS = 512
 DEFAULT_N_CTX = 4096
 DEFAULT_REPEAT_PENALTY = 1.1
