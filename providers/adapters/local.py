@@ -233,6 +233,10 @@ class _LoadedModel:
     path: Path
     merge_system: bool
     load_seconds: float
+    # A base (pretrained) model whose GGUF has no chat template, like the bundled Gemma 3 270M:
+    # prompted as a plain "User:/Assistant:" transcript, which such models continue far better
+    # than a chat template they were never tuned on.
+    transcript: bool = False
 
 
 _model_lock = threading.Lock()
@@ -268,12 +272,10 @@ def get_model(settings: ProviderSettings) -> _LoadedModel:
             n_threads_batch=options["n_threads"], chat_format=options["chat_format"], verbose=False,
         )
         has_template = "tokenizer.chat_template" in llama.metadata
-        if options["chat_format"] is None and not has_template:
-            if llama.metadata.get("general.architecture", "").startswith("gemma"):
-                llama.chat_format = "gemma"
+        transcript = options["chat_format"] is None and not has_template
         # llama-cpp-python's "gemma" format drops system messages: Gemma has no system role.
         merge_system = llama.chat_format == "gemma"
-        model = _LoadedModel(llama, path, merge_system, time.perf_counter() - started)
+        model = _LoadedModel(llama, path, merge_system, time.perf_counter() - started, transcript)
         _models[key] = model
         _last_loaded = model
         logger.info("Loaded local model %s in %.2fs (chat format %s, n_ctx %d, %d threads)",
@@ -361,6 +363,21 @@ def _format_messages(request: ChatRequest, merge_system: bool) -> list[dict[str,
     return turns
 
 
+TRANSCRIPT_PREAMBLE = "The following is a conversation between a user and a helpful, concise assistant."
+TRANSCRIPT_STOPS = ["\nUser:", "\nuser:", "<end_of_turn>", "<start_of_turn>"]
+TRANSCRIPT_REPEAT_PENALTY = 1.3
+
+
+def _transcript(request: ChatRequest) -> str:
+    """A plain-text dialogue ending with the assistant's cue, for models without a template."""
+    lines = [(request.system or TRANSCRIPT_PREAMBLE).strip(), ""]
+    for message in request.messages:
+        speaker = "Assistant" if message.role == "assistant" else "User"
+        lines.append(f"{speaker}: {message.content.strip()}")
+    lines.append("Assistant:")
+    return "\n".join(lines)
+
+
 class _TemplateError(Exception):
     """The chat template refused the messages (llama-cpp-python raises ValueError)."""
 
@@ -397,7 +414,12 @@ def _run_job(settings: ProviderSettings, request: ChatRequest, job: _Job, emit) 
         llama.active_job = job
         try:
             try:
-                chunks = llama.create_chat_completion(_format_messages(request, model.merge_system), **params)
+                if model.transcript:
+                    params["stop"] = [*TRANSCRIPT_STOPS, *(request.stop or [])]
+                    params["repeat_penalty"] = float(extra.get("repeat_penalty") or TRANSCRIPT_REPEAT_PENALTY)
+                    chunks = llama.create_completion(_transcript(request), **params)
+                else:
+                    chunks = llama.create_chat_completion(_format_messages(request, model.merge_system), **params)
             except ValueError:
                 if model.merge_system or not request.system:
                     raise _TemplateError() from None
@@ -412,7 +434,7 @@ def _run_job(settings: ProviderSettings, request: ChatRequest, job: _Job, emit) 
                     if job.cancel.is_set():
                         break
                     choice = chunk["choices"][0]
-                    text = choice.get("delta", {}).get("content")
+                    text = choice.get("text") if model.transcript else choice.get("delta", {}).get("content")
                     if text:
                         emit("delta", text)
                     if choice.get("finish_reason"):

@@ -81,10 +81,10 @@ async def test_streams_deltas_then_exact_usage_then_finish(provider, model):
     assert sum(isinstance(e, Usage) for e in events) == 1
     usage, finish = events[-2], events[-1]
     assert usage.estimated is False
-    # The prompt is Gemma's turn format with the system prompt merged into the user turn, counted
-    # with the model's own tokenizer (BOS included).
-    prompt = ("<start_of_turn>user\nYou are a helpful assistant.\n\n" + PROMPT
-              + "<end_of_turn>\n<start_of_turn>model\n")
+    # The bundled base model has no chat template: the prompt is a plain transcript with the
+    # system prompt first, counted with the model's own tokenizer (BOS included).
+    prompt = local._transcript(request(max_tokens=16, system="You are a helpful assistant."))
+    assert prompt.startswith("You are a helpful assistant.\n") and prompt.endswith("Assistant:")
     assert usage.prompt_tokens == len(model.llama.tokenize(prompt.encode(), add_bos=True, special=True))
     assert 0 < usage.completion_tokens <= 16
     assert len(deltas) <= usage.completion_tokens
