@@ -34,19 +34,26 @@ def conversation_list(*, user, include_archived: bool = True) -> QuerySet[Conver
 
 
 def thread(conversation: Conversation, *, leaf_id: str | None = None) -> list[Message]:
-    """The messages of the active branch, oldest first (root -> leaf)."""
-    messages = list(conversation.messages.order_by("created_at")[:MAX_THREAD_MESSAGES])
-    if not messages:
+    """The messages of the active branch, oldest first (root -> leaf).
+
+    The most recent messages are read in one query; ancestors older than that window (very long
+    conversations) are fetched as the walk reaches them."""
+    recent = list(conversation.messages.order_by("-created_at")[:MAX_THREAD_MESSAGES])
+    if not recent:
         return []
-    by_id = {m.id: m for m in messages}
-    leaf = by_id.get(leaf_id or conversation.active_leaf_id or "") or messages[-1]
+    by_id = {m.id: m for m in recent}
+    leaf = by_id.get(leaf_id or conversation.active_leaf_id or "")
+    if leaf is None and (leaf_id or conversation.active_leaf_id):
+        leaf = conversation.messages.filter(id=leaf_id or conversation.active_leaf_id).first()
+    leaf = leaf or recent[0]
     chain: list[Message] = []
     seen: set[str] = set()
     node: Message | None = leaf
     while node is not None and node.id not in seen:
         chain.append(node)
         seen.add(node.id)
-        node = by_id.get(node.parent_id) if node.parent_id else None
+        parent_id = node.parent_id
+        node = (by_id.get(parent_id) or conversation.messages.filter(id=parent_id).first()) if parent_id else None
     chain.reverse()
     return chain
 

@@ -154,13 +154,20 @@ async def _generate(reply: Reply) -> None:
     result = reply.stream.result
     conversation_id = reply.conversation.id if reply.conversation else None
     user_message_id = reply.user_message.id if reply.user_message else None
-    status, error = Message.Status.COMPLETE, None
+    status: str = Message.Status.COMPLETE
+    error: AppError | None = None
     inner = asyncio.create_task(_pump(reply))
     watcher = asyncio.create_task(_watch_cancel(reply, inner))
     try:
         await inner
     except ProviderError as exc:
         status, error = Message.Status.ERROR, exc
+    except AppError as exc:  # e.g. a fallback route whose context window the history overflows
+        status, error = Message.Status.ERROR, exc
+    except Exception:  # never leave readers waiting for a terminal event that will not come
+        logger.exception("Generation %s failed", reply.stream_id)
+        status, error = Message.Status.ERROR, AppError("An unexpected error occurred.", status_code=500,
+                                                       code="INTERNAL_ERROR")
     except asyncio.CancelledError:
         status = Message.Status.INCOMPLETE
         if not inner.done():
@@ -203,7 +210,7 @@ async def _pump(reply: Reply) -> int:
     return index
 
 
-async def _save(reply: Reply, *, status: str, content: str, error: ProviderError | None = None,
+async def _save(reply: Reply, *, status: str, content: str, error: AppError | None = None,
                 finish_reason: str = "", final: bool = True) -> Message | None:
     if reply.conversation is None:
         return None  # stateless call: usage is recorded by the provider layer, nothing else is kept

@@ -301,6 +301,8 @@ def chat_stream(call: ChatCall) -> ChatStream:
     routes = plan_routes(call)
     requested = selectors.catalogue_model(call.model) if call.model and call.endpoint is None else None
     check_parameters(call, requested or (routes[0].model if routes else None))
+    if routes:
+        _request_for(call, routes[0])  # a message too long for the model's context: 422 now, not mid-stream
     return ChatStream(call, routes)
 
 

@@ -121,3 +121,16 @@ async def test_stateless_call_without_conversation(openai_configured):
                                                      prompt="Hi")]
     assert events[-1]["type"] == "done" and events[-1]["content"] == "Stateless reply"
     assert events[-1]["conversation_id"] is None
+
+
+async def test_message_too_long_for_the_context_is_refused_before_starting(openai_configured, user):
+    from chatplatform.api.exceptions import AppError
+    from providers.models import Model
+
+    await sync_to_async(Model.objects.create)(id="tiny-ctx", provider="openai", upstream_name="tiny",
+                                              name="Tiny", context_length=100, max_output_tokens=20)
+    conversation, message, options = await start(user, "x" * 2000, model="tiny-ctx")
+    with pytest.raises(AppError) as caught:
+        await streaming.begin_reply(conversation=conversation, user_message=message, options=options)
+    assert caught.value.status_code == 422
+    assert not openai_configured.calls and not streaming._running
