@@ -198,6 +198,13 @@ RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=60)
 RATE_LIMIT_PER_HOUR = env.int("RATE_LIMIT_PER_HOUR", default=1000)
 ANONYMOUS_RATE_LIMIT_PER_MINUTE = env.int("ANONYMOUS_RATE_LIMIT_PER_MINUTE", default=100)
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
+# WebSocket limits: connects per minute (per address when anonymous, seed 001's 5/min; per user
+# otherwise), frames per connection per minute, frame size, generations in flight per socket.
+WS_CONNECTS_PER_MINUTE_ANONYMOUS = env.int("WS_CONNECTS_PER_MINUTE_ANONYMOUS", default=5)
+WS_CONNECTS_PER_MINUTE = env.int("WS_CONNECTS_PER_MINUTE", default=30)
+WS_MESSAGES_PER_MINUTE = env.int("WS_MESSAGES_PER_MINUTE", default=60)
+WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=64 * 1024)
+WS_MAX_IN_FLIGHT = env.int("WS_MAX_IN_FLIGHT", default=8)
 ANONYMOUS_CHAT = env.bool("ANONYMOUS_CHAT", default=True)
 
 # --- Providers (read by providers/; listed here so one file documents every variable) -------
@@ -247,7 +254,9 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_AUTHENTICATION": [],
     "PREPROCESSING_HOOKS": ["chatplatform.api.schema.drop_root_aliases"],
-    "ENUM_NAME_OVERRIDES": {"ProviderKindEnum": "providers.models.ProviderKind"},
+    "ENUM_NAME_OVERRIDES": {"ProviderKindEnum": "providers.models.ProviderKind",
+                            "CustomerLogStatusEnum": "support.models.CustomerLog.Status",
+                            "AuthProviderEnum": "accounts.models.AuthProvider"},
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Swagger UI and ReDoc assets are served from this server (no CDN: works offline).
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -170,7 +170,9 @@ def _request_for(call: ChatCall, route: Route) -> ChatRequest:
     temperature = call.temperature if call.temperature is not None else route.provider.extra.get("temperature")
     messages = call.messages
     if model is not None:
-        max_tokens = min(max_tokens or model.max_output_tokens, model.max_output_tokens)
+        # Unasked, a reply may take up to a quarter of the context (never all of it: the prompt
+        # needs room too), within the model's output limit.
+        max_tokens = min(max_tokens or model.context_length // 4, model.max_output_tokens)
         if temperature is not None:
             temperature = min(max(0.0, float(temperature)), model.max_temperature)
         messages = trim_history(messages, system=call.system, context_length=model.context_length,

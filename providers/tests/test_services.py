@@ -183,3 +183,11 @@ async def test_message_too_long_for_context_is_422(openai_configured):
     with pytest.raises(AppError) as caught:
         await services.chat_complete(call(model="tiny2", messages=[ChatMessage("user", "y" * 2000)], max_tokens=50))
     assert caught.value.status_code == 422
+
+
+async def test_default_reply_budget_leaves_room_for_the_prompt(openai_configured):
+    # gpt-4's output limit equals its context (8192): unasked, the reply gets a quarter of it.
+    openai_configured.push(Step(text=TEXT))
+    result = await services.chat_complete(call(model="gpt-4"))
+    assert result.text == TEXT
+    assert openai_configured.calls[0].body["max_tokens"] == 2048
