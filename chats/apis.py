@@ -58,6 +58,8 @@ from chats.serializers import (
     conversation_detail,
 )
 from providers.services import ChatCall, chat_stream
+from support import selectors as support_selectors
+from support import services as support_services
 
 CHAT_TAG = ["chat"]
 CHATS_TAG = ["chats"]
@@ -220,8 +222,9 @@ class SendMessageApi(APIView):
         return _idempotent(request, lambda: (self.reply(request, data, started), status.HTTP_200_OK))
 
     @staticmethod
-    def reply(request: Request, data: dict, started: float) -> dict:
+    def reply(request: Request, data: dict, started: float, *, system: str | None = None) -> dict:
         options = _options(data)
+        options.system = system or options.system
         with transaction.atomic():
             conversation = services.conversation_get_or_create(
                 user=request.user, conversation_id=data.get("conversation_id") or None)
@@ -243,8 +246,24 @@ class SupportChatApi(APIView):
         started = time.perf_counter()
 
         def run() -> tuple[dict, int]:
-            payload = SendMessageApi.reply(request, data, started)
-            return {**payload, "response_time": int(round(payload["processing_time"] * 1000))}, status.HTTP_200_OK
+            # The support assistant answers from the FAQs most relevant to the question; when the
+            # user asks for a person, or no FAQ grounds an answer, a customer log is opened.
+            grounding = support_selectors.support_grounding(data["message"])
+            payload = SendMessageApi.reply(request, data, started, system=grounding.system_prompt)
+            payload.update(
+                response_time=int(round(payload["processing_time"] * 1000)), grounded=grounding.grounded,
+                faqs=[{"id": faq.id, "question": faq.question, "score": round(score, 3)}
+                      for faq, score in grounding.faqs],
+                escalated=False, customer_log_id=None,
+            )
+            if grounding.should_escalate:
+                log = support_services.customer_log_open_from_chat(
+                    user=request.user, question=data["message"], conversation_id=payload["conversation_id"])
+                notice = support_services.escalation_notice(log)
+                payload.update(escalated=True, customer_log_id=log.id,
+                               response=f"{payload['response']}\n\n{notice}".strip(),
+                               message=f"{payload['message']}\n\n{notice}".strip())
+            return payload, status.HTTP_200_OK
 
         return _idempotent(request, run)
 

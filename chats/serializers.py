@@ -132,6 +132,10 @@ class SupportChatOutput(SendMessageOutput):
     """Seed 003's ``POST /chat/chat`` reply: ``response_time`` in milliseconds, besides seed 000's fields."""
 
     response_time = serializers.IntegerField(help_text="Milliseconds.")
+    grounded = serializers.BooleanField(help_text="Whether FAQ entries grounded the answer.")
+    faqs = serializers.ListField(child=serializers.DictField(), help_text="FAQ entries used (id, question, score).")
+    escalated = serializers.BooleanField(help_text="A customer log was opened for a person to follow up.")
+    customer_log_id = serializers.CharField(allow_null=True)
 
 
 class ConversationCreatedOutput(ConversationDetailOutput):

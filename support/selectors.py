@@ -111,6 +111,15 @@ _HUMAN_REQUEST = re.compile(
 )
 
 
+QUESTION_MIN_WORDS = 6
+
+
+def is_question(message: str) -> bool:
+    """A substantive request: a question mark, or a message of several words."""
+    text = (message or "").strip()
+    return "?" in text or len(text.split()) >= QUESTION_MIN_WORDS
+
+
 def wants_human(message: str) -> bool:
     """Whether the user is asking to be handed over to a person."""
     return bool(_HUMAN_REQUEST.search(message or ""))
@@ -124,6 +133,7 @@ class SupportGrounding:
     system_prompt: str
     faqs: list[tuple[FAQ, float]] = field(default_factory=list)
     wants_human: bool = False
+    is_question: bool = True
 
     @property
     def grounded(self) -> bool:
@@ -131,7 +141,9 @@ class SupportGrounding:
 
     @property
     def should_escalate(self) -> bool:
-        return self.wants_human or not self.grounded
+        """Asked for a person, or a real question that no FAQ grounds (small talk such as
+        "Thanks!" opens no ticket)."""
+        return self.wants_human or (not self.grounded and self.is_question)
 
 
 def support_system_prompt(faqs: list[tuple[FAQ, float]], *, base: str = SUPPORT_SYSTEM_PROMPT) -> str:
@@ -144,7 +156,7 @@ def support_system_prompt(faqs: list[tuple[FAQ, float]], *, base: str = SUPPORT_
 
 def _grounding(question: str, faqs: list[tuple[FAQ, float]], base: str) -> SupportGrounding:
     return SupportGrounding(system_prompt=support_system_prompt(faqs, base=base), faqs=faqs,
-                            wants_human=wants_human(question))
+                            wants_human=wants_human(question), is_question=is_question(question))
 
 
 def support_grounding(question: str, *, limit: int = 3, min_score: float = FAQ_GROUNDING_MIN_SCORE,

@@ -277,6 +277,10 @@ class AICustomerServiceClient:
 
 def test_seed_003_send_message_flow_then_conversation_routes(openai_configured, auth_client):
     """Seed 003's send_message (a new conversation, then continuing it), then its conversation reads."""
+    from support.services import faq_create
+
+    faq_create(question="How do I reset my password?", category="account",
+               answer="Click 'Forgot Password' on the login page and follow the emailed link.")
     openai_configured.push(Step(text="To reset your password, please follow these steps...",
                                 prompt_tokens=20, completion_tokens=25), Step(text="You're welcome."))
     sdk = AICustomerServiceClient(auth_client)
