@@ -270,6 +270,7 @@ CORS_ALLOW_ALL_ORIGINS = "*" in ALLOWED_ORIGINS
 CORS_EXPOSE_HEADERS = [
     "X-Request-ID", "X-Process-Time", "X-Cache-Status", "X-Total-Count", "Retry-After",
     "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-Gateway-Overhead-Ms",
+    "X-Stream-ID", "X-Chat-ID", "Idempotent-Replayed",
 ]
 CORS_ALLOW_HEADERS = [
     "accept", "authorization", "content-type", "origin", "user-agent", "x-requested-with",

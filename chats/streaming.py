@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from chatplatform.api.exceptions import AppError
@@ -195,6 +196,14 @@ async def _generate(reply: Reply) -> None:
     else:
         await _publish(reply, "done", **common)
     _running.pop(reply.stream_id, None)
+    await sync_to_async(_release_connection)()
+
+
+def _release_connection() -> None:
+    """A generation can outlive its request: give back the database connection its saves used
+    (to the pool, in production) instead of holding it in the worker thread."""
+    if not connection.in_atomic_block:
+        close_old_connections()
 
 
 async def _pump(reply: Reply) -> int:

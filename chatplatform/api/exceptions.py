@@ -104,6 +104,16 @@ def envelope(
     }
 
 
+def error_response(exc: Exception) -> JsonResponse:
+    """The envelope for an AppError/DRF error raised outside a DRF view (plain async views)."""
+    rendered = exception_handler(exc, {})
+    response = JsonResponse(rendered.data, status=rendered.status_code)
+    for name, value in rendered.items():
+        if name.lower() != "content-type":  # the unrendered DRF response says text/html
+            response[name] = value
+    return response
+
+
 def envelope_response(status_code: int, message: str | None = None, **kwargs: Any) -> JsonResponse:
     """A plain Django JSON response carrying the envelope (used outside DRF)."""
     return JsonResponse(envelope(status_code, message, **kwargs), status=status_code)

@@ -9,12 +9,12 @@ import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.middleware.gzip import GZipMiddleware
 from rest_framework.exceptions import APIException
 
 from chatplatform.api.context import reset_request_id, set_request_id
-from chatplatform.api.exceptions import AppError, envelope_response, exception_handler
+from chatplatform.api.exceptions import AppError, envelope_response, error_response
 
 logger = logging.getLogger("chatplatform.request")
 
@@ -107,11 +107,7 @@ class ErrorEnvelopeMiddleware(HybridMiddleware):
             return None
         if isinstance(exception, (AppError, APIException)):
             # Plain (async) Django views raise the same errors as DRF views: same rendering.
-            rendered = exception_handler(exception, {})
-            response = JsonResponse(rendered.data, status=rendered.status_code)
-            for header, value in rendered.items():
-                response[header] = value
-            return response
+            return error_response(exception)
         if isinstance(exception, Http404):
             return envelope_response(404)
         if isinstance(exception, PermissionDenied):

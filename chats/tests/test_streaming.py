@@ -133,4 +133,5 @@ async def test_message_too_long_for_the_context_is_refused_before_starting(opena
     with pytest.raises(AppError) as caught:
         await streaming.begin_reply(conversation=conversation, user_message=message, options=options)
     assert caught.value.status_code == 422
-    assert not openai_configured.calls and not streaming._running
+    assert not openai_configured.calls
+    assert not any(r.conversation and r.conversation.id == conversation.id for r in streaming._running.values())

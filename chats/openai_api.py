@@ -1,0 +1,464 @@
+"""The OpenAI-compatible API, mounted at ``/v1``: any OpenAI SDK or tool can use chatplatform as a
+gateway (``base_url="http://host:8000/v1"``, ``api_key=<a cpk_… key or a JWT>``).
+
+* ``POST /v1/chat/completions``: OpenAI's request (system/developer messages, ``stream``,
+  ``stream_options.include_usage``) and response/chunk formats, through the one pipeline
+  (:mod:`chats.streaming`; stateless, usage recorded by the provider layer).
+* ``GET /v1/models``, ``GET /v1/models/{id}``: the catalogue as OpenAI model objects.
+* ``POST /v1/embeddings``: all-MiniLM-L6-v2, in-process (``float`` or ``base64``).
+
+Errors here use OpenAI's shape, ``{"error": {"message", "type", "param", "code", "request_id"}}``
+(SDKs read ``error.message``), not the envelope; validation errors are 400 as at OpenAI. Every
+response has ``X-Gateway-Overhead-Ms``: our own time, the provider's excluded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import struct
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from functools import wraps
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.views import APIView
+
+from chatplatform.api import idempotency
+from chatplatform.api.asyncviews import authenticate, json_body, validated
+from chatplatform.api.exceptions import AppError, envelope, exception_handler
+from chats import sse, streaming
+from chats.completion_apis import (
+    HISTORY_MAX_ITEMS,
+    MAX_TOKENS_BOUND,
+    idempotency_release,
+    replayed_json,
+    run_to_end,
+    start_stream,
+    stream_or_404,
+)
+from providers import embeddings
+from providers import selectors as provider_selectors
+from providers.adapters.base import ChatMessage
+
+MAX_CONTENT_CHARS = 500_000
+MAX_EMBEDDING_INPUTS = 512
+MAX_EMBEDDING_CHARS = 20_000
+EMBEDDING_MODELS = {embeddings.EMBEDDING_MODEL_ID, f"sentence-transformers/{embeddings.EMBEDDING_MODEL_ID}"}
+MODELS_CREATED = 1_735_689_600  # 2025-01-01: catalogue rows carry no creation time
+FINISH_REASONS = {"stop", "length", "content_filter", "tool_calls"}
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+TAGS = ["openai"]
+
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+               404: "invalid_request_error", 405: "invalid_request_error", 409: "invalid_request_error",
+               413: "invalid_request_error", 415: "invalid_request_error", 422: "invalid_request_error",
+               429: "rate_limit_error", 500: "server_error"}
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def openai_error_body(status: int, body: dict) -> tuple[int, dict]:
+    """Our envelope -> OpenAI's error object (status 422 validation errors become 400)."""
+    if status == 422 and body.get("code") == "VALIDATION_ERROR":
+        status = 400
+    details = body.get("details") or {}
+    param = next(iter(details), None) if isinstance(details, dict) and details else None
+    error = {"message": body.get("message") or body.get("detail") or "Error.",
+             "type": ERROR_TYPES.get(status, "api_error"), "param": param, "code": body.get("error"),
+             "request_id": body.get("request_id")}
+    return status, {"error": error}
+
+
+def openai_error_response(exc: Exception) -> JsonResponse:
+    rendered = exception_handler(exc, {})  # the envelope (and logging) every error gets
+    assert rendered is not None
+    status, body = openai_error_body(rendered.status_code, dict(rendered.data))
+    response = JsonResponse(body, status=status)
+    for name, value in rendered.items():
+        if name.lower() in ("retry-after", "www-authenticate", "allow"):
+            response[name] = value
+    return response
+
+
+def _overhead(response: HttpResponse, started: float, provider_ms: float = 0.0) -> None:
+    if "X-Gateway-Overhead-Ms" not in response:
+        total = (time.perf_counter() - started) * 1000
+        response["X-Gateway-Overhead-Ms"] = f"{max(0.0, total - provider_ms):.2f}"
+
+
+def openai_endpoint(*methods: str):
+    """Plain async view, CSRF-exempt (token auth), OpenAI-shaped errors, overhead header."""
+    def decorate(view):
+        @wraps(view)
+        async def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            started = time.perf_counter()
+            request.gateway_started = started
+            try:
+                if request.method not in methods:
+                    raise AppError(f"Method {request.method} is not allowed here.", status_code=405,
+                                   headers={"Allow": ", ".join(methods)})
+                response = await view(request, *args, **kwargs)
+            except Exception as exc:  # every failure answers in OpenAI's shape
+                response = openai_error_response(exc)
+            _overhead(response, started)
+            return response
+        return csrf_exempt(wrapper)
+    return decorate
+
+
+@openai_endpoint("GET", "POST", "PUT", "PATCH", "DELETE")
+async def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    raise AppError(f"Unknown route {request.method} /v1/{path}.", status_code=404)
+
+
+# --- chat completions ---------------------------------------------------------------------------
+
+
+class OpenAIMessageInput(serializers.Serializer):
+    role = serializers.CharField(max_length=20, help_text="system, developer, user or assistant.")
+    content = serializers.JSONField(required=False, allow_null=True)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=256)
+
+    def validate_role(self, value: str) -> str:
+        if value not in ROLES:
+            raise serializers.ValidationError(f"Unsupported role '{value}': use system, developer, user or assistant.")
+        return value
+
+    def validate_content(self, value: Any) -> str:
+        """A string, or a list of text parts (``[{"type": "text", "text": …}]``)."""
+        if value is None:
+            return ""
+        if isinstance(value, list):
+            texts = []
+            for part in value:
+                if not isinstance(part, dict) or part.get("type") not in ("text", "input_text") \
+                        or not isinstance(part.get("text"), str):
+                    raise serializers.ValidationError("Only text content parts are supported.")
+                texts.append(part["text"])
+            value = "".join(texts)
+        if not isinstance(value, str):
+            raise serializers.ValidationError("Must be a string or a list of text parts.")
+        if len(value) > MAX_CONTENT_CHARS:
+            raise serializers.ValidationError(f"At most {MAX_CONTENT_CHARS} characters.")
+        return value
+
+
+class StreamOptionsInput(serializers.Serializer):
+    include_usage = serializers.BooleanField(required=False, default=False)
+
+
+class OpenAIChatInput(serializers.Serializer):
+    model = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    messages = OpenAIMessageInput(many=True, min_length=1, max_length=HISTORY_MAX_ITEMS)
+    temperature = serializers.FloatField(min_value=0.0, max_value=2.0, required=False, allow_null=True)
+    top_p = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
+    max_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS_BOUND, required=False, allow_null=True)
+    max_completion_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS_BOUND, required=False,
+                                                     allow_null=True)
+    stream = serializers.BooleanField(required=False, allow_null=True, default=False)
+    stream_options = StreamOptionsInput(required=False, allow_null=True)
+    n = serializers.IntegerField(min_value=1, max_value=1, required=False, allow_null=True,
+                                 help_text="Only 1 is supported.")
+    reasoning_effort = serializers.ChoiceField(choices=["none", "minimal", "low", "medium", "high"],
+                                               required=False, allow_null=True)
+    stop = serializers.JSONField(required=False, allow_null=True, help_text="Accepted; not applied yet.")
+    tools = serializers.ListField(child=serializers.DictField(), required=False, allow_null=True,
+                                  help_text="Tool calling is not supported: omit or send [].")
+    user = serializers.CharField(required=False, allow_blank=True, max_length=256)
+
+    def validate_tools(self, value: list | None) -> list | None:
+        if value:
+            raise serializers.ValidationError("Tool calling is not supported.")
+        return value
+
+    def validate_messages(self, value: list[dict]) -> list[dict]:
+        if value[-1]["role"] != "user":
+            raise serializers.ValidationError("The last message must be the user's.")
+        if not value[-1]["content"].strip():
+            raise serializers.ValidationError("The last user message may not be blank.")
+        return value
+
+
+def completion_id(stream_id: str) -> str:
+    return "chatcmpl-" + stream_id.removeprefix("msg_")
+
+
+def finish_reason(value: str | None) -> str:
+    return value if value in FINISH_REASONS else "stop"
+
+
+def _options(data: dict) -> tuple[streaming.ReplyOptions, str]:
+    turns = [{"role": ROLES[m["role"]], "content": m.get("content") or ""} for m in data["messages"]]
+    index = 0
+    system: list[str] = []
+    while index < len(turns) - 1 and turns[index]["role"] == "system":
+        if turns[index]["content"].strip():
+            system.append(turns[index]["content"])
+        index += 1
+    history = [ChatMessage(t["role"], t["content"]) for t in turns[index:-1] if t["content"].strip()]
+    effort = data.get("reasoning_effort")
+    options = streaming.ReplyOptions(
+        model=data.get("model") or None, system="\n\n".join(system) or None, temperature=data.get("temperature"),
+        top_p=data.get("top_p"), max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
+        thinking=bool(effort and effort not in ("none", "minimal")), history=history,
+    )
+    return options, turns[-1]["content"]
+
+
+def _check_model(model_id: str | None) -> None:
+    if model_id and provider_selectors.catalogue_model(model_id) is None:
+        raise AppError(f"The model '{model_id}' does not exist (GET /v1/models lists them).", status_code=404,
+                       code="MODEL_NOT_FOUND", details={"model": ["Unknown model."]})
+
+
+def chat_completion_data(final: dict, *, created: int) -> dict:
+    message: dict[str, Any] = {"role": "assistant", "content": final["content"], "refusal": None}
+    if final.get("thinking"):
+        message["reasoning_content"] = final["thinking"]
+    return {
+        "id": completion_id(final["stream_id"]), "object": "chat.completion", "created": created,
+        "model": final["model"], "system_fingerprint": None,
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": finish_reason(final.get("finish_reason"))}],
+        "usage": final.get("usage") or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+
+
+async def openai_sse(events: AsyncIterator[dict], *, created: int, include_usage: bool,
+                     request_id: str) -> AsyncIterator[bytes]:
+    """Pipeline events -> OpenAI ``chat.completion.chunk`` events, ``[DONE]`` at the end. A provider
+    failure mid-stream is an ``{"error": {…}}`` event (the SDKs raise it), then the stream ends."""
+    model = ""
+    usage_field: dict[str, Any] = {"usage": None} if include_usage else {}
+
+    def chunk(event: dict, choices: list[dict], **extra: Any) -> bytes:
+        payload = {"id": completion_id(event["stream_id"]), "object": "chat.completion.chunk", "created": created,
+                   "model": model or event.get("model", ""), "system_fingerprint": None, "choices": choices,
+                   **usage_field, **extra}
+        return sse.encode(payload, event_id=sse.event_id(event["stream_id"], event["id"]))
+
+    def delta(event: dict, fields: dict, reason: str | None = None) -> bytes:
+        return chunk(event, [{"index": 0, "delta": fields, "logprobs": None, "finish_reason": reason}])
+
+    async with aclosing(events):
+        async for event in events:
+            kind = event["type"]
+            if kind == "start":
+                model = event.get("model") or model
+                yield delta(event, {"role": "assistant", "content": ""})
+            elif kind == "delta":
+                yield delta(event, {"content": event["text"]})
+            elif kind == "thinking":
+                yield delta(event, {"reasoning_content": event["text"]})
+            elif kind == "done":
+                yield delta(event, {}, finish_reason(event.get("finish_reason")))
+                if include_usage:
+                    yield chunk(event, [], usage=event.get("usage"))
+                yield sse.encode("[DONE]")
+            elif kind == "error":
+                _, body = openai_error_body(event["status_code"], envelope(
+                    event["status_code"], event["message"], code=event["code"]) | {"request_id": request_id})
+                yield sse.encode(body, event_id=sse.event_id(event["stream_id"], event["id"]))
+
+
+def _openai_stream(events: AsyncIterator[dict], *, stream_id: str, include_usage: bool, request_id: str,
+                   headers: dict[str, str]):
+    return sse.sse_response(openai_sse(events, created=int(time.time()), include_usage=include_usage,
+                                       request_id=request_id),
+                            headers={"X-Stream-ID": stream_id, **headers})
+
+
+@openai_endpoint("POST")
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    """``POST /v1/chat/completions``."""
+    started = request.gateway_started
+    user, auth = await authenticate(request)
+    body = json_body(request)
+    data = validated(OpenAIChatInput, body)
+    await sync_to_async(_check_model)(data.get("model") or None)
+    options, prompt = _options(data)
+    include_usage = bool(data.get("stream") and (data.get("stream_options") or {}).get("include_usage"))
+    request_id = getattr(request, "request_id", "")
+    headers = {"X-Cache-Status": "BYPASS"}
+    idem = idempotency.idempotency_for(request, user, body)
+    stored = await idempotency.abegin(idem)
+    if stored is not None:
+        if stored.get("stream_id"):
+            await stream_or_404(stored["stream_id"])
+            response = _openai_stream(streaming.reply_events(stored["stream_id"]), stream_id=stored["stream_id"],
+                                      include_usage=include_usage, request_id=request_id, headers=headers)
+        else:
+            response = replayed_json(stored, headers)
+        response["Idempotent-Replayed"] = "true"
+        return response
+    call = dict(conversation=None, user_message=None, options=options, user=user, api_key=auth,
+                request_id=request_id, prompt=prompt)
+    try:
+        if data.get("stream"):
+            first, events = await start_stream(streaming.stream_reply(**call))
+        else:
+            reply = await streaming.begin_reply(**call)
+    except BaseException:
+        await idempotency_release(idem)
+        raise
+    if data.get("stream"):
+        await idempotency.afinish(idem, status=200, stream_id=first["stream_id"])
+        response = _openai_stream(events, stream_id=first["stream_id"], include_usage=include_usage,
+                                  request_id=request_id, headers=headers)
+        _overhead(response, started)  # before the provider is waited for: all ours
+        return response
+    created = int(time.time())
+    provider_ms: list[float] = [0.0]
+
+    def build(final: dict) -> dict:
+        provider_ms[0] = float(final.get("latency_ms") or 0.0)
+        return chat_completion_data(final, created=created)
+
+    status, payload = await asyncio.shield(run_to_end(reply, idem, build))
+    if status != 200:
+        status, payload = openai_error_body(status, payload)
+    response = JsonResponse(payload, status=status, headers=headers)
+    _overhead(response, started, provider_ms[0])
+    return response
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+def _model_objects() -> list[dict]:
+    models = [{"id": m.id, "object": "model", "created": MODELS_CREATED, "owned_by": m.provider}
+              for m in provider_selectors.catalogue()]
+    models.append({"id": embeddings.EMBEDDING_MODEL_ID, "object": "model", "created": MODELS_CREATED,
+                   "owned_by": "local"})
+    return models
+
+
+@openai_endpoint("GET")
+async def models(request: HttpRequest) -> HttpResponse:
+    """``GET /v1/models``."""
+    await authenticate(request)
+    return JsonResponse({"object": "list", "data": await sync_to_async(_model_objects)()})
+
+
+@openai_endpoint("GET")
+async def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
+    """``GET /v1/models/{id}``."""
+    await authenticate(request)
+    found = [m for m in await sync_to_async(_model_objects)() if m["id"] == model_id]
+    if not found:
+        raise AppError(f"The model '{model_id}' does not exist.", status_code=404, code="MODEL_NOT_FOUND")
+    return JsonResponse(found[0])
+
+
+# --- embeddings ---------------------------------------------------------------------------------
+
+
+class EmbeddingsInput(serializers.Serializer):
+    input = serializers.JSONField(help_text="A string or a list of strings.")
+    model = serializers.CharField(max_length=100, required=False, default=embeddings.EMBEDDING_MODEL_ID)
+    encoding_format = serializers.ChoiceField(choices=["float", "base64"], required=False, default="float")
+    dimensions = serializers.IntegerField(required=False, allow_null=True, min_value=embeddings.EMBEDDING_DIM,
+                                          max_value=embeddings.EMBEDDING_DIM)
+    user = serializers.CharField(required=False, allow_blank=True, max_length=256)
+
+    def validate_input(self, value: Any) -> list[str]:
+        texts = [value] if isinstance(value, str) else value
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise serializers.ValidationError("A non-empty string or list of strings (token arrays are not supported).")
+        if len(texts) > MAX_EMBEDDING_INPUTS:
+            raise serializers.ValidationError(f"At most {MAX_EMBEDDING_INPUTS} inputs.")
+        if any(not t or len(t) > MAX_EMBEDDING_CHARS for t in texts):
+            raise serializers.ValidationError(f"Each input must have 1 to {MAX_EMBEDDING_CHARS} characters.")
+        return texts
+
+    def validate_model(self, value: str) -> str:
+        if value not in EMBEDDING_MODELS:
+            raise AppError(f"The model '{value}' does not exist or does not make embeddings.", status_code=404,
+                           code="MODEL_NOT_FOUND", details={"model": [f"Use {embeddings.EMBEDDING_MODEL_ID}."]})
+        return embeddings.EMBEDDING_MODEL_ID
+
+
+def _count_tokens(texts: list[str]) -> int:
+    return sum(embeddings.count_tokens(t) for t in texts)
+
+
+@openai_endpoint("POST")
+async def embeddings_create(request: HttpRequest) -> HttpResponse:
+    """``POST /v1/embeddings``."""
+    started = request.gateway_started
+    await authenticate(request)
+    data = validated(EmbeddingsInput, json_body(request))
+    texts = data["input"]
+    model_started = time.perf_counter()
+    vectors, tokens = await asyncio.gather(embeddings.aembed_texts(texts), asyncio.to_thread(_count_tokens, texts))
+    model_ms = (time.perf_counter() - model_started) * 1000
+    if data["encoding_format"] == "base64":
+        encoded: list[Any] = [base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() for v in vectors]
+    else:
+        encoded = vectors
+    response = JsonResponse({
+        "object": "list", "model": data["model"],
+        "data": [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(encoded)],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    })
+    _overhead(response, started, model_ms)
+    return response
+
+
+# --- OpenAPI declarations (schema only; see chats.completion_apis.documented) --------------------
+
+
+class _OpenAIDeclaration(APIView):
+    parser_classes = [JSONParser]
+
+    def _never_called(self, *args, **kwargs):  # pragma: no cover
+        raise NotImplementedError
+
+
+_CHAT_RESPONSE = OpenApiResponse(response=OpenApiTypes.OBJECT, description=(
+    "OpenAI's `chat.completion` object; with `stream: true`, `text/event-stream` of `chat.completion.chunk` "
+    "objects ending with `data: [DONE]` (a usage chunk first when `stream_options.include_usage`)."))
+
+
+class ChatCompletionsDeclaration(_OpenAIDeclaration):
+    @extend_schema(tags=TAGS, request=OpenAIChatInput, operation_id="openai_chat_completions_create",
+                   responses={(200, "application/json"): _CHAT_RESPONSE,
+                              (200, "text/event-stream"): OpenApiTypes.STR},
+                   description="OpenAI-compatible chat completions (use any OpenAI SDK with base_url=…/v1). "
+                               "Errors use OpenAI's error shape.")
+    def post(self, request, *args, **kwargs):  # pragma: no cover
+        self._never_called()
+
+
+class ModelsDeclaration(_OpenAIDeclaration):
+    @extend_schema(tags=TAGS, responses={200: OpenApiTypes.OBJECT}, operation_id="openai_models_list",
+                   description="OpenAI's model list: `{\"object\": \"list\", \"data\": [{\"id\", \"object\", "
+                               "\"created\", \"owned_by\"}]}`.")
+    def get(self, request, *args, **kwargs):  # pragma: no cover
+        self._never_called()
+
+
+class ModelDetailDeclaration(_OpenAIDeclaration):
+    @extend_schema(tags=TAGS, responses={200: OpenApiTypes.OBJECT}, operation_id="openai_models_retrieve",
+                   description="One OpenAI model object.")
+    def get(self, request, *args, **kwargs):  # pragma: no cover
+        self._never_called()
+
+
+class EmbeddingsDeclaration(_OpenAIDeclaration):
+    @extend_schema(tags=TAGS, request=EmbeddingsInput, responses={200: OpenApiTypes.OBJECT},
+                   operation_id="openai_embeddings_create",
+                   description="OpenAI-compatible embeddings with all-MiniLM-L6-v2 (384 dimensions), computed "
+                               "on this server; `encoding_format` `float` or `base64`.")
+    def post(self, request, *args, **kwargs):  # pragma: no cover
+        self._never_called()
