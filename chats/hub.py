@@ -32,11 +32,19 @@ class _Buffer:
 
 
 class MemoryHub:
+    SWEEP_EVERY_SECONDS = 5.0
+
     def __init__(self) -> None:
         self._buffers: dict[str, _Buffer] = {}
+        self._swept = time.monotonic()
 
     def _sweep(self) -> None:
-        cutoff = time.monotonic() - RETENTION_SECONDS
+        """Drop expired buffers, at most every few seconds (not on every new stream)."""
+        now = time.monotonic()
+        if now - self._swept < self.SWEEP_EVERY_SECONDS:
+            return
+        self._swept = now
+        cutoff = now - RETENTION_SECONDS
         for key in [k for k, b in self._buffers.items() if b.done and b.touched < cutoff]:
             del self._buffers[key]
 

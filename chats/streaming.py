@@ -76,7 +76,11 @@ class Reply:
     counter: list[int] = field(default_factory=lambda: [0])
 
     async def wait(self) -> dict:
-        """The terminal event (``done`` or ``error``)."""
+        """The terminal event (``done`` or ``error``), once the generation's bookkeeping is done.
+
+        The whole task is awaited, not just the terminal event: a sync view waiting through
+        async_to_sync lends its thread to the task's database calls, and that thread must not be
+        released while the task still needs it."""
         if self.task is not None:
             await asyncio.shield(self.task)
         assert self.final is not None
@@ -121,6 +125,7 @@ async def begin_reply(*, conversation: Conversation | None, user_message: Messag
         request_id=request_id,
     )
     stream = await achat_stream(call)
+    stream.defer_usage = True  # the terminal event goes out first; usage is written right after
     reply = Reply(stream_id=new_id("msg"), conversation=conversation, user_message=user_message, stream=stream)
     _running[reply.stream_id] = reply
     # Published before the task starts, so a reader attaching right away finds the stream.
@@ -135,9 +140,9 @@ async def begin_reply(*, conversation: Conversation | None, user_message: Messag
 async def _publish(reply: Reply, type_: str, **data: Any) -> dict:
     reply.counter[0] += 1
     event = {"id": reply.counter[0], "stream_id": reply.stream_id, "type": type_, **data}
+    await get_hub().publish(reply.stream_id, event)
     if type_ in TERMINAL:
         reply.final = event
-    await get_hub().publish(reply.stream_id, event)
     return event
 
 
@@ -196,6 +201,8 @@ async def _generate(reply: Reply) -> None:
     else:
         await _publish(reply, "done", **common)
     _running.pop(reply.stream_id, None)
+    if reply.stream.usage_task is not None:
+        await reply.stream.usage_task
     await sync_to_async(_release_connection)()
 
 

@@ -196,10 +196,14 @@ class ChatStream:
     failed, or abandoned by the caller — one UsageRecord is written and :attr:`result` is final.
     """
 
-    def __init__(self, call: ChatCall, routes: list[Route]) -> None:
+    def __init__(self, call: ChatCall, routes: list[Route], *, defer_usage: bool = False) -> None:
         self.call = call
         self.routes = routes
         self.result = ChatResult()
+        # With defer_usage the UsageRecord is written by a task (``usage_task``) so the caller can
+        # answer first and await it after; otherwise it is written before iteration ends.
+        self.defer_usage = defer_usage
+        self.usage_task: asyncio.Task | None = None
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._run()
@@ -275,7 +279,11 @@ class ChatStream:
             result.latency_ms = (time.perf_counter() - started) * 1000
             self._settle_usage()
             if result.provider:
-                await _record_usage_async(self.call, result, streamed=True)
+                recording = _record_usage_async(self.call, result, streamed=True)
+                if self.defer_usage:
+                    self.usage_task = asyncio.create_task(recording)
+                else:
+                    await recording
 
     def _settle_usage(self) -> None:
         """Estimate usage the provider did not report, and price it from the catalogue."""

@@ -33,3 +33,26 @@ def check_production_settings(app_configs=None, **kwargs):
                 id="chatplatform.W001",
             ))
     return messages
+
+
+# Subclasses standing in for Django's own security middleware (see settings.MIDDLEWARE).
+REQUIRED_MIDDLEWARE = {
+    "django.middleware.security.SecurityMiddleware": "HSTS, nosniff, referrer policy, SSL redirect",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": "X-Frame-Options",
+    "django.middleware.csrf.CsrfViewMiddleware": "CSRF protection for the Django admin",
+}
+
+
+@register(Tags.security)
+def check_security_middleware(app_configs=None, **kwargs):
+    """Django's W001-W003 are silenced because they match dotted paths; check by class instead."""
+    from django.utils.module_loading import import_string
+
+    installed = [import_string(path) for path in settings.MIDDLEWARE]
+    messages = []
+    for path, purpose in REQUIRED_MIDDLEWARE.items():
+        base = import_string(path)
+        if not any(isinstance(cls, type) and issubclass(cls, base) for cls in installed):
+            messages.append(Error(f"{path} (or a subclass) is missing from MIDDLEWARE: no {purpose}.",
+                                  id="chatplatform.E003"))
+    return messages

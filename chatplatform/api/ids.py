@@ -13,7 +13,14 @@ _ALPHABET = string.ascii_letters + string.digits
 
 def new_id(prefix: str, length: int = 22) -> str:
     """Return ``<prefix>_<random base62>``; 22 base62 characters carry ~131 bits."""
-    return f"{prefix}_{''.join(secrets.choice(_ALPHABET) for _ in range(length))}"
+    # One draw of random bits, then base62 digits (secrets.choice per character cost ~4% of a
+    # chat request).
+    number = int.from_bytes(secrets.token_bytes(17), "big")
+    digits = []
+    for _ in range(length):
+        number, index = divmod(number, 62)
+        digits.append(_ALPHABET[index])
+    return f"{prefix}_{''.join(digits)}"
 
 
 @deconstructible

@@ -8,8 +8,12 @@ import secrets
 import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.middleware import clickjacking, common, csrf, security
 from django.middleware.gzip import GZipMiddleware
 from rest_framework.exceptions import APIException
 
@@ -121,7 +125,77 @@ class ErrorEnvelopeMiddleware(HybridMiddleware):
 error_envelope_middleware = ErrorEnvelopeMiddleware
 
 
-class StreamingAwareGZipMiddleware(GZipMiddleware):
+# --- Django's own middleware, without a thread hop per hook on the async path ----------------
+#
+# MiddlewareMixin runs every process_request/process_response of an async request through
+# sync_to_async: with Django's stack that was about ten thread hops per API request, most of the
+# gateway's latency. The hooks below do no I/O, so they run inline; the session, auth and message
+# middleware only matter to the Django admin (the API authenticates with tokens), so they are
+# skipped elsewhere. Subclasses keep Django's system checks satisfied.
+
+ADMIN_PREFIX = "/admin/"
+
+
+class InlineHooksMixin:
+    """Run the middleware's (I/O-free) hooks inline on the async path."""
+
+    async def __acall__(self, request: HttpRequest):
+        response = self.process_request(request) if hasattr(self, "process_request") else None
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response
+
+
+class AdminOnlyMixin:
+    """Only the Django admin needs this middleware; API requests pass straight through."""
+
+    def __call__(self, request: HttpRequest):
+        if not request.path.startswith(ADMIN_PREFIX):
+            return self.get_response(request)
+        return super().__call__(request)
+
+    async def __acall__(self, request: HttpRequest):
+        if not request.path.startswith(ADMIN_PREFIX):
+            return await self.get_response(request)
+        return await super().__acall__(request)
+
+
+class SecurityMiddleware(InlineHooksMixin, security.SecurityMiddleware):
+    pass
+
+
+class CommonMiddleware(InlineHooksMixin, common.CommonMiddleware):
+    pass
+
+
+class XFrameOptionsMiddleware(InlineHooksMixin, clickjacking.XFrameOptionsMiddleware):
+    pass
+
+
+class SessionMiddleware(AdminOnlyMixin, sessions.SessionMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(AdminOnlyMixin, auth.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(AdminOnlyMixin, messages.MessageMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(csrf.CsrfViewMiddleware):
+    """CSRF checks for the Django admin (session cookies); API views are csrf_exempt (tokens),
+    so elsewhere the check is skipped without a thread hop."""
+
+    async def process_view(self, request, callback, callback_args, callback_kwargs):  # type: ignore[override]
+        if not request.path.startswith(ADMIN_PREFIX):
+            return None
+        return super().process_view(request, callback, callback_args, callback_kwargs)
+
+
+class StreamingAwareGZipMiddleware(InlineHooksMixin, GZipMiddleware):
     """Django's gzip, except for event streams: compressing SSE would buffer the chunks."""
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:

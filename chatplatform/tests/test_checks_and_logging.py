@@ -102,3 +102,33 @@ def test_json_log_lines_carry_request_id_and_redact(capsys):
         assert "abcdefghijklmnopqrstu" not in record["message"]
     finally:
         logging.config.dictConfig(settings.LOGGING)
+
+
+def test_security_middleware_replacements_are_required(settings):
+    from chatplatform.api.checks import check_security_middleware
+
+    assert check_security_middleware() == []
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith("XFrameOptionsMiddleware")]
+    assert [m.id for m in check_security_middleware()] == ["chatplatform.E003"]
+
+
+@pytest.mark.django_db
+def test_security_headers_on_api_responses(client, settings):
+    settings.SECURE_HSTS_SECONDS = 3600
+    response = client.get("/health", secure=True)
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Strict-Transport-Security"].startswith("max-age=3600")
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.django_db
+def test_admin_still_gets_sessions_and_csrf(client, admin_user):
+    page = client.get("/admin/login/")
+    assert page.status_code == 200 and "csrftoken" in page.cookies
+    # A login POST without the CSRF token is refused (the admin is protected).
+    csrf_client = type(client)(enforce_csrf_checks=True)
+    refused = csrf_client.post("/admin/login/", {"username": "admin", "password": "password"})
+    assert refused.status_code == 403
+    assert client.login(username="admin", password="password")
+    assert client.get("/admin/").status_code == 200
