@@ -44,7 +44,7 @@ from chats import selectors, services, sse, streaming
 from chats.hub import RETENTION_SECONDS, get_hub
 from chats.models import Conversation, Message
 from providers import selectors as provider_selectors
-from providers.adapters.base import ChatMessage
+from providers import services as provider_services
 
 MESSAGE_MAX_CHARS = 32_000
 HISTORY_MAX_ITEMS = 200
@@ -163,58 +163,12 @@ def _owner_key(stream_id: str) -> str:
     return f"chat-stream-owner:{stream_id}"
 
 
-def check_public_model(model_id: str | None) -> str | None:
-    """Anonymous callers may only use public models (403 otherwise). With no model asked for, or
-    a public one whose provider is not configured here, the default model if it is public and
-    available, else the first available public one (the response names the model that answered)."""
-    if model_id:
-        model = provider_selectors.catalogue_model(model_id)
-        if model is None:
-            return model_id  # unknown: the provider layer's 422
-        if not model.public:
-            raise AppError(f"Model '{model_id}' is not available to anonymous callers: sign in, or use a "
-                           "public model (GET /api/v1/models lists them).", status_code=403,
-                           details={"model": ["Not a public model."]})
-        if provider_selectors.model_available(model):
-            return model_id
-    default = provider_selectors.default_model_for(provider_selectors.default_provider())
-    model = provider_selectors.catalogue_model(default)
-    if model is not None and model.public and provider_selectors.model_available(model):
-        return default
-    for candidate in provider_selectors.catalogue(public_only=True):
-        if provider_selectors.model_available(candidate):
-            return candidate.id
-    raise AppError("No public model is available to anonymous callers: sign in.", status_code=403)
-
-
 def check_model_parameters(model_id: str | None, *, temperature: float | None, max_tokens: int | None) -> None:
-    """What the provider layer would refuse (422), checked before anything is saved."""
-    if not model_id:
-        return
-    model = provider_selectors.catalogue_model(model_id)
-    if model is None:
-        raise AppError(f"Unknown model '{model_id}'.", status_code=422,
-                       details={"model": [f"Unknown model '{model_id}'. See GET /api/v1/models."]})
-    errors: dict[str, list[str]] = {}
-    if temperature is not None and temperature > model.max_temperature:
-        errors["temperature"] = [f"Must be between 0 and {model.max_temperature:g} for {model.id}."]
-    if max_tokens is not None and max_tokens > model.max_output_tokens:
-        errors["max_tokens"] = [f"At most {model.max_output_tokens} for {model.id}."]
-    if errors:
-        raise AppError("Invalid parameters for this model.", status_code=422, details=errors)
-
-
-def split_system(turns: list[dict]) -> tuple[str | None, list[ChatMessage]]:
-    """(leading system messages joined, the rest as ChatMessages). Leading system turns become the
-    system prompt, which trimming never drops; blank turns are skipped."""
-    index = 0
-    system: list[str] = []
-    while index < len(turns) and turns[index]["role"] == "system":
-        if turns[index]["content"].strip():
-            system.append(turns[index]["content"])
-        index += 1
-    rest = [ChatMessage(t["role"], t["content"]) for t in turns[index:] if t["content"].strip()]
-    return ("\n\n".join(system) or None), rest
+    """What the provider layer would refuse (422), checked before anything is saved: the same
+    planning and checks the pipeline runs, without calling anything."""
+    if model_id:
+        provider_services.chat_stream(provider_services.ChatCall(
+            messages=[], model=model_id, temperature=temperature, max_tokens=max_tokens))
 
 
 # --- idempotency --------------------------------------------------------------------------------
@@ -386,9 +340,9 @@ async def _seed001(request: HttpRequest, *, force_stream: bool) -> HttpResponse:
     streamed = force_stream or data["stream"]
     model = data.get("model") or None
     if not user.is_authenticated:
-        model = await sync_to_async(check_public_model)(model)
+        model = await sync_to_async(provider_selectors.anonymous_model)(model)
     request_id = _request_id(request)
-    system, history = split_system(data.get("conversation_history") or [])
+    system, history = services.split_system(data.get("conversation_history") or [])
     if data.get("system_prompt"):
         system = "\n\n".join(p for p in (data["system_prompt"], system) if p)
     options = streaming.ReplyOptions(model=model, system=system, temperature=data.get("temperature"),

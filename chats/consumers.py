@@ -47,7 +47,6 @@ from chats import selectors, services, streaming
 from chats.hub import RETENTION_SECONDS, TERMINAL, get_hub
 from providers import selectors as provider_selectors
 from providers import services as provider_services
-from providers.adapters.base import ChatMessage
 from providers.services import ChatCall
 
 logger = logging.getLogger(__name__)
@@ -309,39 +308,6 @@ def _connect_retry_after(key: str, limit: int) -> int:
     if count <= limit:
         return 0
     return max(1, int(WINDOW_SECONDS - (now - (cache.get(since) or now))) + 1)
-
-
-def _anonymous_model(model_id: str | None) -> str:
-    """Anonymous callers may use the models marked public only: the one asked for, else the
-    default model if public, else the first available public model (same rule as the REST routes)."""
-    if model_id:
-        model = provider_selectors.catalogue_model(model_id)
-        if model is not None and not model.public:
-            raise AppError(f"Model '{model_id}' is not available to anonymous callers: sign in, or use a "
-                           "public model (GET /api/v1/models lists them).", status_code=403,
-                           details={"model": ["Not a public model."]})
-        return model_id  # an unknown model is the provider layer's INVALID_REQUEST
-    default = provider_selectors.default_model_for(provider_selectors.default_provider())
-    model = provider_selectors.catalogue_model(default)
-    if model is not None and model.public:
-        return default
-    for candidate in provider_selectors.catalogue(public_only=True):
-        if provider_selectors.model_available(candidate):
-            return candidate.id
-    raise AppError("No public model is available to anonymous callers: sign in.", status_code=403)
-
-
-def _split_system(turns: list[dict]) -> tuple[str | None, list[ChatMessage]]:
-    """Seed 001's ``conversation_history``: leading system turns join the system prompt (which
-    trimming never drops); blank turns are skipped."""
-    index = 0
-    system: list[str] = []
-    while index < len(turns) and turns[index]["role"] == "system":
-        if turns[index]["content"].strip():
-            system.append(turns[index]["content"])
-        index += 1
-    return ("\n\n".join(system) or None), [ChatMessage(t["role"], t["content"]) for t in turns[index:]
-                                            if t["content"].strip()]
 
 
 @database_sync_to_async
@@ -659,7 +625,7 @@ class ChatConsumer(_ChatSocket):
             if values.get("conversation_id"):
                 raise AppError("Conversations need an account: connect with ?token=<access token>.",
                                status_code=401)
-            model = await database_sync_to_async(_anonymous_model)(model)
+            model = await database_sync_to_async(provider_selectors.anonymous_model)(model)
         options = streaming.ReplyOptions(model=model, system=values.get("system_prompt") or None,
                                          temperature=values.get("temperature"), max_tokens=values.get("max_tokens"),
                                          fallback=self.authenticated)  # anonymous: public models only
@@ -668,7 +634,7 @@ class ChatConsumer(_ChatSocket):
             self.turn(key, conversation_id=values["conversation_id"], create=True, text=values["message"],
                       options=options, frames=frames)
             return
-        system, options.history = _split_system(values.get("conversation_history") or [])
+        system, options.history = services.split_system(values.get("conversation_history") or [])
         if system:
             options.system = "\n\n".join(p for p in (options.system, system) if p)
         user, api_key = self.user, self.scope.get("auth")

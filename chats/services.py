@@ -13,6 +13,7 @@ from django.utils import timezone
 from chatplatform.api.exceptions import AppError
 from chats import selectors
 from chats.models import Conversation, Message
+from providers.adapters.base import ChatMessage
 
 TITLE_LENGTH = 60
 MAX_IMPORT_MESSAGES = 2000
@@ -202,3 +203,16 @@ def conversation_import(*, user, data: dict) -> Conversation:
     Conversation.objects.filter(pk=conversation.pk).update(active_leaf=active, message_count=len(messages))
     conversation.refresh_from_db()
     return conversation
+
+
+def split_system(turns: list[dict]) -> tuple[str | None, list[ChatMessage]]:
+    """(leading system messages joined, the rest as ChatMessages). Leading system turns become the
+    system prompt, which trimming never drops; blank turns are skipped."""
+    index = 0
+    system: list[str] = []
+    while index < len(turns) and turns[index]["role"] == "system":
+        if turns[index]["content"].strip():
+            system.append(turns[index]["content"])
+        index += 1
+    rest = [ChatMessage(t["role"], t["content"]) for t in turns[index:] if t["content"].strip()]
+    return ("\n\n".join(system) or None), rest

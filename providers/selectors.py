@@ -13,6 +13,7 @@ import time
 from django.conf import settings
 from django.db import DatabaseError
 
+from chatplatform.api.exceptions import AppError
 from providers.adapters.base import ProviderSettings
 from providers.catalogue import LOCAL_MODEL_ID
 from providers.models import Model, ProviderConfig
@@ -152,3 +153,26 @@ def model_available(model: Model) -> bool:
 
     return any(p.kind == model.provider and breaker.allows(p.name) for p in configured_providers())
 
+
+def anonymous_model(model_id: str | None) -> str | None:
+    """Anonymous callers may only use public models (403 otherwise). With no model asked for, or
+    a public one whose provider is not configured here, the default model if it is public and
+    available, else the first available public one (the response names the model that answered)."""
+    if model_id:
+        model = catalogue_model(model_id)
+        if model is None:
+            return model_id  # unknown: the provider layer's 422
+        if not model.public:
+            raise AppError(f"Model '{model_id}' is not available to anonymous callers: sign in, or use a "
+                           "public model (GET /api/v1/models lists them).", status_code=403,
+                           details={"model": ["Not a public model."]})
+        if model_available(model):
+            return model_id
+    default = default_model_for(default_provider())
+    model = catalogue_model(default)
+    if model is not None and model.public and model_available(model):
+        return default
+    for candidate in catalogue(public_only=True):
+        if model_available(candidate):
+            return candidate.id
+    raise AppError("No public model is available to anonymous callers: sign in.", status_code=403)
