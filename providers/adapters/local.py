@@ -378,6 +378,27 @@ def _transcript(request: ChatRequest) -> str:
     return "\n".join(lines)
 
 
+class _WhitespaceTrimmer:
+    """Strips a reply's leading and trailing whitespace while streaming (a transcript reply starts
+    with the space after "Assistant:" and ends with a newline before the stop): whitespace at the
+    end of a chunk is held back until more text follows, and dropped if none does."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.held = ""
+
+    def __call__(self, text: str) -> str:
+        if not self.started:
+            text = text.lstrip()
+            if not text:
+                return ""
+            self.started = True
+        body = text.rstrip()
+        out = (self.held + body) if body else ""
+        self.held = (self.held + text[len(body):]) if not body else text[len(body):]
+        return out
+
+
 class _TemplateError(Exception):
     """The chat template refused the messages (llama-cpp-python raises ValueError)."""
 
@@ -430,11 +451,13 @@ def _run_job(settings: ProviderSettings, request: ChatRequest, job: _Job, emit) 
                     raise _TemplateError() from None
             finish = "stop"
             try:
+                trim = _WhitespaceTrimmer()
                 for chunk in chunks:
                     if job.cancel.is_set():
                         break
                     choice = chunk["choices"][0]
                     text = choice.get("text") if model.transcript else choice.get("delta", {}).get("content")
+                    text = trim(text or "")
                     if text:
                         emit("delta", text)
                     if choice.get("finish_reason"):
