@@ -171,10 +171,20 @@ class OpenAIChatInput(serializers.Serializer):
                                  help_text="Only 1 is supported.")
     reasoning_effort = serializers.ChoiceField(choices=["none", "minimal", "low", "medium", "high"],
                                                required=False, allow_null=True)
-    stop = serializers.JSONField(required=False, allow_null=True, help_text="Accepted; not applied yet.")
+    stop = serializers.JSONField(required=False, allow_null=True,
+                                 help_text="A string or up to 4 strings where generation stops.")
     tools = serializers.ListField(child=serializers.DictField(), required=False, allow_null=True,
                                   help_text="Tool calling is not supported: omit or send [].")
     user = serializers.CharField(required=False, allow_blank=True, max_length=256)
+
+    def validate_stop(self, value):
+        if value is None or value == []:
+            return None
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not 1 <= len(values) <= 4 or not all(
+                isinstance(v, str) and 0 < len(v) <= 100 for v in values):
+            raise serializers.ValidationError("A string or a list of up to 4 non-empty strings.")
+        return values
 
     def validate_tools(self, value: list | None) -> list | None:
         if value:
@@ -211,6 +221,7 @@ def _options(data: dict) -> tuple[streaming.ReplyOptions, str]:
         model=data.get("model") or None, system="\n\n".join(system) or None, temperature=data.get("temperature"),
         top_p=data.get("top_p"), max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
         thinking=bool(effort and effort not in ("none", "minimal")), history=history,
+        stop=data.get("stop"),
     )
     return options, turns[-1]["content"]
 
@@ -462,3 +473,4 @@ class EmbeddingsDeclaration(_OpenAIDeclaration):
                                "on this server; `encoding_format` `float` or `base64`.")
     def post(self, request, *args, **kwargs):  # pragma: no cover
         self._never_called()
+

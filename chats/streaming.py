@@ -49,6 +49,7 @@ class ReplyOptions:
     temperature: float | None = None
     max_tokens: int | None = None
     top_p: float | None = None
+    stop: list[str] | None = None
     thinking: bool = False
     thinking_budget: int | None = None
     web_grounding: bool = False
@@ -118,7 +119,7 @@ async def begin_reply(*, conversation: Conversation | None, user_message: Messag
         model=options.model or (conversation.model if conversation else "") or prefs.get("default_model") or None,
         provider=options.provider or (conversation.provider if conversation else "") or None,
         system=_system_prompt(conversation, options, user),
-        temperature=options.temperature, max_tokens=options.max_tokens, top_p=options.top_p,
+        temperature=options.temperature, max_tokens=options.max_tokens, top_p=options.top_p, stop=options.stop,
         thinking=options.thinking, thinking_budget=options.thinking_budget,
         web_grounding=options.web_grounding, fallback=options.fallback, endpoint=options.endpoint,
         user=user if getattr(user, "pk", None) else None, api_key=api_key if getattr(api_key, "pk", None) else None,

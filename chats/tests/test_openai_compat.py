@@ -254,3 +254,18 @@ async def test_v1_usage_is_recorded_per_api_key(openai_configured, user):
     assert response.status == 200
     record = await sync_to_async(UsageRecord.objects.get)()
     assert (record.api_key_id, record.total_tokens, record.status) == (key.id, 5, "success")
+
+
+async def test_stop_sequences_reach_the_provider(openai_configured, user, tokens_for):
+    headers = await bearer(tokens_for, user)
+    base = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Count"}]}
+    openai_configured.push(Step(text="one two"), Step(text="three"))
+    assert (await asgi_request("POST", "/v1/chat/completions", headers=headers,
+                               json_body={**base, "stop": "\n"})).status == 200
+    assert openai_configured.calls[-1].body["stop"] == ["\n"]
+    assert (await asgi_request("POST", "/v1/chat/completions", headers=headers,
+                               json_body={**base, "stop": ["END", "###"]})).status == 200
+    assert openai_configured.calls[-1].body["stop"] == ["END", "###"]
+    bad = await asgi_request("POST", "/v1/chat/completions", headers=headers,
+                             json_body={**base, "stop": ["a", "b", "c", "d", "e"]})
+    assert bad.status == 400 and bad.json()["error"]["param"] == "stop"
