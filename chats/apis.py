@@ -142,7 +142,7 @@ def _precheck(user, conversation: Conversation, options: streaming.ReplyOptions)
     chat_stream(ChatCall(
         messages=[], model=options.model or conversation.model or prefs.get("default_model") or None,
         provider=options.provider or conversation.provider or None, temperature=options.temperature,
-        max_tokens=options.max_tokens, top_p=options.top_p,
+        max_tokens=options.max_tokens, top_p=options.top_p, endpoint=options.endpoint, fallback=options.fallback,
     ))
 
 
@@ -210,6 +210,7 @@ def _branch_payload(conversation: Conversation, user_message: Message, final: di
 
 
 class SendMessageApi(APIView):
+    chatbot_key_allowed = True  # a chatbot's key chats as that chatbot (support.authentication)
     @extend_schema(
         tags=CHAT_TAG, request=SendMessageInput, responses={200: SendMessageOutput, **REPLY_ERRORS},
         parameters=[IDEMPOTENCY_HEADER],
@@ -225,6 +226,9 @@ class SendMessageApi(APIView):
     def reply(request: Request, data: dict, started: float, *, system: str | None = None) -> dict:
         options = _options(data)
         options.system = system or options.system
+        overrides = support_selectors.chat_overrides_for(request.auth)
+        if overrides is not None:
+            options = streaming.with_chatbot(options, overrides)
         with transaction.atomic():
             conversation = services.conversation_get_or_create(
                 user=request.user, conversation_id=data.get("conversation_id") or None)
@@ -235,6 +239,7 @@ class SendMessageApi(APIView):
 
 
 class SupportChatApi(APIView):
+    chatbot_key_allowed = True
     @extend_schema(
         tags=CHAT_TAG, request=SendMessageInput, responses={200: SupportChatOutput, **REPLY_ERRORS},
         parameters=[IDEMPOTENCY_HEADER],

@@ -330,7 +330,7 @@ def completion_data(final: dict, request_id: str) -> dict:
 
 
 async def _seed001(request: HttpRequest, *, force_stream: bool) -> HttpResponse:
-    user, auth = await authenticate_open(request)
+    user, auth = await authenticate_open(request, chatbot_keys=True)
     headers = {"X-Cache-Status": "BYPASS"}
     if request.headers.get("Last-Event-ID"):
         stream_id, after = sse.parse_last_event_id(request.headers["Last-Event-ID"])
@@ -441,7 +441,7 @@ def _save_turn(*, user, conversation: Conversation | None, messages: list[dict],
 @require_POST
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     """Seed 004: ``POST /chat/completions`` (JSON, or SSE with ``stream: true``)."""
-    user, auth = await authenticate(request)
+    user, auth = await authenticate(request, chatbot_keys=True)
     headers = {"X-Cache-Status": "BYPASS"}
     if request.headers.get("Last-Event-ID"):
         stream_id, after = sse.parse_last_event_id(request.headers["Last-Event-ID"])

@@ -48,6 +48,7 @@ from chats.completion_apis import (
 from providers import embeddings
 from providers import selectors as provider_selectors
 from providers.adapters.base import ChatMessage
+from support import selectors as support_selectors
 
 MAX_CONTENT_CHARS = 500_000
 MAX_EMBEDDING_INPUTS = 512
@@ -293,10 +294,11 @@ def _openai_stream(events: AsyncIterator[dict], *, stream_id: str, include_usage
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     """``POST /v1/chat/completions``."""
     started = request.gateway_started
-    user, auth = await authenticate(request)
+    user, auth = await authenticate(request, chatbot_keys=True)
     body = json_body(request)
     data = validated(OpenAIChatInput, body)
-    await sync_to_async(_check_model)(data.get("model") or None)
+    if not support_selectors.is_chatbot_key(auth):  # a chatbot's key: its chatbot picks the model
+        await sync_to_async(_check_model)(data.get("model") or None)
     options, prompt = _options(data)
     include_usage = bool(data.get("stream") and (data.get("stream_options") or {}).get("include_usage"))
     request_id = getattr(request, "request_id", "")

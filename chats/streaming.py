@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -33,6 +33,7 @@ from chats.models import Conversation, Message
 from providers.adapters.base import ChatMessage, ProviderSettings, ThinkingDelta
 from providers.errors import ProviderError
 from providers.services import ChatCall, ChatStream, achat_stream
+from support import selectors as support_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -106,12 +107,25 @@ def _system_prompt(conversation: Conversation | None, options: ReplyOptions, use
     return options.system or stored or prefs.get("system_prompt") or None
 
 
+def with_chatbot(options: ReplyOptions, overrides: dict) -> ReplyOptions:
+    """Options for a request made with a chatbot's key: its system prompt and model apply, and
+    its own endpoint (if it has one) is the only provider called."""
+    return replace(options, system=overrides["system"] or options.system,
+                   model=overrides["model"] or options.model,
+                   endpoint=overrides["endpoint"] or options.endpoint,
+                   fallback=options.fallback and overrides["endpoint"] is None)
+
+
 async def begin_reply(*, conversation: Conversation | None, user_message: Message | None, options: ReplyOptions,
                       user=None, api_key=None, request_id: str = "", prompt: str = "") -> Reply:
     """Validate and start generating the reply to ``user_message`` (or, with no conversation —
     anonymous or stateless calls — to ``prompt`` after ``options.history``; nothing is saved
     then but usage). Invalid parameters raise (4xx) before anything runs; provider failures
     arrive later as an ``error`` event."""
+    overrides = await support_selectors.achat_overrides_for(api_key)
+    if overrides is not None:
+        options = with_chatbot(options, overrides)
+        api_key = None  # usage is the owner's: a chatbot key is not a user API key
     history = await sync_to_async(_history)(conversation, user_message, options, prompt)
     prefs = getattr(user, "preferences", None) or {}
     call = ChatCall(

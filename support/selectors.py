@@ -329,6 +329,11 @@ def db_status() -> dict[str, Any]:
 # --- chatbot keys in chat -------------------------------------------------------------------------------
 
 
+def is_chatbot_key(auth: Any) -> bool:
+    """Whether a request's credential is a chatbot's key (its chatbot then chooses the model)."""
+    return isinstance(auth, ChatbotAPIKey)
+
+
 def chat_overrides_for(auth: Any) -> dict[str, Any] | None:
     """For a request authenticated with a chatbot key (``request.auth``): the chatbot's system
     prompt and model, and, when it has an ``llm_endpoint_url``, the provider to call (the URL is

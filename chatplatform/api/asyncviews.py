@@ -20,10 +20,17 @@ from rest_framework.settings import api_settings
 from chatplatform.api.exceptions import AppError
 
 
-def _authenticate_sync(request: HttpRequest) -> tuple[Any, Any]:
+class _ChatRoute:
+    """Stands in for the view when authenticating chat routes: chatbot keys are accepted there
+    (see support.authentication)."""
+
+    chatbot_key_allowed = True
+
+
+def _authenticate_sync(request: HttpRequest, chatbot_keys: bool) -> tuple[Any, Any]:
     from rest_framework.request import Request
 
-    drf_request = Request(request)
+    drf_request = Request(request, parser_context={"view": _ChatRoute() if chatbot_keys else None})
     for authenticator_class in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
         result = authenticator_class().authenticate(drf_request)
         if result is not None:
@@ -31,19 +38,20 @@ def _authenticate_sync(request: HttpRequest) -> tuple[Any, Any]:
     return AnonymousUser(), None
 
 
-async def authenticate(request: HttpRequest, *, required: bool = True) -> tuple[Any, Any]:
+async def authenticate(request: HttpRequest, *, required: bool = True, chatbot_keys: bool = False) -> tuple[Any, Any]:
     """(user, auth) from the request's credentials, with the project's authentication classes.
 
-    Invalid credentials are always a 401; missing ones only when ``required``."""
-    user, auth = await sync_to_async(_authenticate_sync)(request)
+    Invalid credentials are always a 401; missing ones only when ``required``. ``chatbot_keys``:
+    a chat route, where a chatbot's key may stand in for its owner."""
+    user, auth = await sync_to_async(_authenticate_sync)(request, chatbot_keys)
     if required and not user.is_authenticated:
         raise exceptions.NotAuthenticated()
     return user, auth
 
 
-async def authenticate_open(request: HttpRequest) -> tuple[Any, Any]:
+async def authenticate_open(request: HttpRequest, *, chatbot_keys: bool = False) -> tuple[Any, Any]:
     """Seed 001's open routes: anonymous callers allowed while ANONYMOUS_CHAT is on."""
-    return await authenticate(request, required=not settings.ANONYMOUS_CHAT)
+    return await authenticate(request, required=not settings.ANONYMOUS_CHAT, chatbot_keys=chatbot_keys)
 
 
 def json_body(request: HttpRequest) -> dict:
