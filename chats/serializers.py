@@ -13,6 +13,7 @@ import json
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from chatplatform.api.pagination import MAX_OFFSET
 from chats.models import Conversation, Message
 from providers import selectors as provider_selectors
 
@@ -299,14 +300,15 @@ class ConversationImportInput(serializers.Serializer):
 
 
 class _Page(serializers.Serializer):
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
 
 
 class ConversationListQuery(_Page):
     """Seed 000 (limit ≤ 100, default 20; offset) and seed 003 (``skip`` is offset)."""
 
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
-    skip = serializers.IntegerField(min_value=0, required=False, help_text="Seed 003's name for offset.")
+    skip = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, required=False,
+                                    help_text="Seed 003's name for offset.")
     include_archived = serializers.BooleanField(default=False)
 
 
