@@ -96,7 +96,7 @@ def _provider_view(provider: ProviderSettings, *, row: ProviderConfig | None, de
 
 def _providers_listing() -> list[dict]:
     rows = {row.name: row for row in ProviderConfig.objects.all()}
-    default = selectors.default_provider().name
+    default = selectors.default_provider_name()
     listing = [_provider_view(p, row=rows.get(p.name), default=default) for p in selectors.configured_providers()]
     seen = {p["name"] for p in listing}
     for row in rows.values():
@@ -128,7 +128,7 @@ async def _health_many(providers: list[ProviderSettings]) -> dict[str, dict]:
 
 def _health_report() -> dict:
     providers = selectors.configured_providers()
-    default = selectors.default_provider().name
+    default = selectors.default_provider_name()
     report = async_to_sync(_health_many)(providers)
     healthy = [r["status"] == "healthy" for r in report.values()]
     overall = "healthy" if all(healthy) else ("degraded" if any(healthy) else "unhealthy")
@@ -306,7 +306,7 @@ class GeminiProvidersApi(APIView):
         }
         return Response({
             "available_providers": [p["name"] for p in listing if p["status"] == "configured"],
-            "default_provider": selectors.default_provider().name,
+            "default_provider": selectors.default_provider_name(),
             "provider_details": details,
         })
 

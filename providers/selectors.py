@@ -103,19 +103,25 @@ def provider_settings(name: str) -> ProviderSettings | None:
     return next((p for p in configured_providers() if p.name == name), None)
 
 
-def default_provider() -> ProviderSettings:
-    """DEFAULT_PROVIDER, else the row marked default, else the first non-local provider, else local."""
+def default_provider() -> ProviderSettings | None:
+    """DEFAULT_PROVIDER, else the row marked default, else the first non-local provider, else local
+    (None only when an operator disabled every provider, local included)."""
     providers, marked = _cached("configured", _build_configured)
     by_name = {p.name: p for p in providers}
     for candidate in (settings.DEFAULT_PROVIDER, marked):
         if candidate and candidate in by_name:
             return by_name[candidate]
     remote = [p for p in providers if p.kind != "local"]
-    return remote[0] if remote else by_name["local"]
+    return remote[0] if remote else by_name.get("local")
+
+
+def default_provider_name() -> str:
+    provider = default_provider()
+    return provider.name if provider else ""
 
 
 def default_model_for(provider: ProviderSettings) -> str:
-    if settings.DEFAULT_MODEL and provider.name == default_provider().name:
+    if settings.DEFAULT_MODEL and provider.name == default_provider_name():
         return settings.DEFAULT_MODEL
     if provider.default_model:
         return provider.default_model
@@ -168,8 +174,9 @@ def anonymous_model(model_id: str | None) -> str | None:
                            details={"model": ["Not a public model."]})
         if model_available(model):
             return model_id
-    default = default_model_for(default_provider())
-    model = catalogue_model(default)
+    provider = default_provider()
+    default = default_model_for(provider) if provider else ""
+    model = catalogue_model(default) if default else None
     if model is not None and model.public and model_available(model):
         return default
     for candidate in catalogue(public_only=True):

@@ -124,7 +124,11 @@ def plan_routes(call: ChatCall) -> list[Route]:
                            details={"model": [f"Unknown model '{call.model}'. See GET /api/v1/models."]})
         primary = [_route_for(p, model.id) for p in providers if p.kind == model.provider]
     else:
-        primary.append(_route_for(selectors.default_provider()))
+        default = selectors.default_provider()
+        if default is None:
+            raise ProviderNotConfigured("No provider is enabled: an operator disabled them all.", status_code=503,
+                                        code="NO_PROVIDER")
+        primary.append(_route_for(default))
     if call.fallback or not primary:
         used = {r.provider.name for r in primary}
         primary += [_route_for(p) for p in providers if p.name not in used]

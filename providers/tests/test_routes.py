@@ -130,3 +130,14 @@ def test_health_reports_configured_providers(openai_configured):
     body = APIClient().get("/health").json()
     assert body["providers_configured"]["openai"] is True
     assert body["providers_configured"]["gemini"] is False
+
+
+def test_every_provider_disabled_is_a_clear_503_not_a_crash(openai_configured, admin_client, auth_client):
+    # Found by schemathesis: disabling the last provider made every listing raise KeyError.
+    assert admin_client.patch("/api/v1/providers/openai", {"enabled": False}, format="json").status_code == 200
+    listing = auth_client.get("/api/v1/providers")
+    assert listing.status_code == 200
+    assert {p["name"]: p["status"] for p in listing.json()}["openai"] == "disabled"
+    assert auth_client.get("/api/v1/gemini/providers").json()["default_provider"] == ""
+    response = auth_client.post("/api/v1/chat/message", {"message": "Hi"}, format="json")
+    assert response.status_code == 503 and response.json()["code"] == "NO_PROVIDER"
