@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.services import API_KEY_PREFIX
-from chatplatform.api.authentication import user_for_access_token, user_for_api_key
+from chatplatform.api.authentication import CHATBOT_KEY_PREFIX, user_for_access_token, user_for_api_key
 
 # Close codes sent by consumers (documented in the README).
 CLOSE_UNAUTHENTICATED = 4401
@@ -43,11 +43,15 @@ def _credentials(scope) -> str:
 
 @database_sync_to_async
 def _resolve(raw: str):
+    if raw.startswith(CHATBOT_KEY_PREFIX):
+        # A chatbot's key chats as that chatbot (its prompt, model and endpoint apply downstream).
+        from support.services import chatbot_api_key_authenticate
+
+        key = chatbot_api_key_authenticate(raw)
+        return (key.chatbot.owner, key) if key else (None, None)
     if raw.startswith(f"{API_KEY_PREFIX}_"):
-        user, credential = user_for_api_key(raw)
-    else:
-        user, credential = user_for_access_token(raw)
-    return user, credential
+        return user_for_api_key(raw)
+    return user_for_access_token(raw)
 
 
 class TokenAuthMiddleware:

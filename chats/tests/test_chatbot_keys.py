@@ -81,3 +81,17 @@ def test_revoked_chatbot_key_is_401_and_keys_do_not_reach_account_routes(endpoin
     key = bot.api_keys.get()
     chatbot_api_key_revoke(chatbot=bot, key_id=key.id)
     assert key_client(raw).post("/api/v1/chat/completion", {"message": "Hi"}, format="json").status_code == 401
+
+
+async def test_chatbot_key_over_websocket(endpoint_bot, backup_upstream):
+    from chats.tests.test_websocket_common import frames_until, open_ws
+
+    _, raw = endpoint_bot
+    backup_upstream.push(Step(text="Bot over WebSocket"))
+    comm = await open_ws(f"/ws/chat?token={raw}")
+    await comm.send_json_to({"type": "chat", "id": "c1", "data": {"message": "Hi", "model": "gpt-4o-mini"}})
+    frames = await frames_until(comm)
+    await comm.disconnect()
+    assert frames[-1]["type"] == "complete" and frames[-1]["data"]["response"] == "Bot over WebSocket"
+    sent = backup_upstream.calls[-1].body
+    assert sent["model"] == "my-vllm-model" and sent["messages"][0]["content"] == "You are the docs bot."
