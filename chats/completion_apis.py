@@ -43,6 +43,7 @@ from chatplatform.api.net import client_ip
 from chats import selectors, services, sse, streaming
 from chats.hub import RETENTION_SECONDS, get_hub
 from chats.models import Conversation, Message
+from chats.serializers import ReplyUsageOutput
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 
@@ -102,12 +103,6 @@ class ChatCompletionsInput(_ParametersInput):
         return value
 
 
-class UsageOutput(serializers.Serializer):
-    prompt_tokens = serializers.IntegerField()
-    completion_tokens = serializers.IntegerField()
-    total_tokens = serializers.IntegerField()
-
-
 class CompletionOutput(serializers.Serializer):
     response = serializers.CharField()
     model = serializers.CharField()
@@ -118,7 +113,7 @@ class CompletionOutput(serializers.Serializer):
     cache_key = serializers.CharField(allow_null=True)
     similarity_score = serializers.FloatField(allow_null=True)
     finish_reason = serializers.CharField()
-    usage = UsageOutput()
+    usage = ReplyUsageOutput()
 
 
 class AssistantMessageOutput(serializers.Serializer):
@@ -135,7 +130,7 @@ class ChatCompletionsOutput(serializers.Serializer):
     chat_id = serializers.CharField()
     user_message_id = serializers.CharField()
     provider = serializers.CharField()
-    usage = UsageOutput()
+    usage = ReplyUsageOutput()
     thinking = serializers.CharField(required=False, help_text="Only when extended thinking produced some.")
     created_at = serializers.DateTimeField()
 
