@@ -57,6 +57,9 @@ class OpenAIProvider(ChatProvider):
             api_key=settings.api_key or NO_KEY_PLACEHOLDER,
             timeout=openai.Timeout(settings.timeout, connect=settings.connect_timeout),
             max_retries=0,  # the service layer retries and falls back itself
+            # Never follow redirects: a chatbot's public endpoint could otherwise bounce the call to
+            # an address the outbound-URL guard refuses (cloud metadata, loopback).
+            http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False),
             **options,
         )
 

@@ -343,3 +343,11 @@ async def test_base_url_without_v1_also_works(fake):
     finally:
         await adapter.aclose()
     assert fake.calls[0].path == "/chat/completions"
+
+
+async def test_redirects_are_not_followed(fake, provider):
+    # An endpoint answering with a redirect must not make us call wherever it points (SSRF).
+    fake.push(Step("status", status=307, headers={"location": fake.url + "/v1/elsewhere"}))
+    with pytest.raises(ProviderError):
+        await collect(provider, req())
+    assert [c.path for c in fake.calls] == ["/v1/chat/completions"]
