@@ -76,6 +76,8 @@ class Reply:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     saved_final: bool = False
     counter: list[int] = field(default_factory=lambda: [0])
+    cancelled: bool = False  # asked to stop (possibly before the generation task got going)
+    pump: asyncio.Task | None = None  # the provider stream being read; cancelling it stops generation
 
     async def wait(self) -> dict:
         """The terminal event (``done`` or ``error``), once the generation's bookkeeping is done.
@@ -162,7 +164,7 @@ async def _publish(reply: Reply, type_: str, **data: Any) -> dict:
 
 
 async def _watch_cancel(reply: Reply, task: asyncio.Task) -> None:
-    """Cancel the generation when another worker (or a reader) asks, via the hub."""
+    """Cancel the generation when another worker asks, via the hub."""
     hub = get_hub()
     while not task.done():
         await asyncio.sleep(CANCEL_POLL_SECONDS)
@@ -177,7 +179,9 @@ async def _generate(reply: Reply) -> None:
     user_message_id = reply.user_message.id if reply.user_message else None
     status: str = Message.Status.COMPLETE
     error: AppError | None = None
-    inner = asyncio.create_task(_pump(reply))
+    inner = reply.pump = asyncio.create_task(_pump(reply))
+    if reply.cancelled:  # cancelled between begin_reply and now
+        inner.cancel()
     watcher = asyncio.create_task(_watch_cancel(reply, inner))
     try:
         await inner
@@ -276,9 +280,14 @@ async def cancel_reply(stream_id: str) -> bool:
     """Stop a generation (here, or on another worker through the hub). The partial reply is
     saved as ``incomplete``."""
     reply = _running.get(stream_id)
-    if reply is not None and reply.task is not None and not reply.task.done():
-        reply.task.cancel()
-        await asyncio.gather(reply.task, return_exceptions=True)
+    if reply is not None:
+        # Only the provider stream is cancelled: the generation task itself goes on to save the
+        # partial reply and publish the terminal event (even when asked before it started).
+        reply.cancelled = True
+        if reply.pump is not None:
+            reply.pump.cancel()
+        if reply.task is not None:
+            await asyncio.gather(asyncio.shield(reply.task), return_exceptions=True)
         return True
     hub = get_hub()
     if await hub.exists(stream_id):

@@ -135,3 +135,15 @@ async def test_message_too_long_for_the_context_is_refused_before_starting(opena
     assert caught.value.status_code == 422
     assert not openai_configured.calls
     assert not any(r.conversation and r.conversation.id == conversation.id for r in streaming._running.values())
+
+
+async def test_cancel_before_the_generation_task_runs_still_ends_the_stream(openai_configured, user):
+    openai_configured.push(Step(text=" ".join(["word"] * 40), chunk_delay=0.03))
+    conversation, message, options = await start(user)
+    reply = await streaming.begin_reply(conversation=conversation, user_message=message, options=options)
+    # No await in between: the generation task has not run a single step yet.
+    assert await streaming.cancel_reply(reply.stream_id) is True
+    final = await reply.wait()
+    assert final["type"] == "done" and final["status"] == "incomplete" and final["content"] == ""
+    events = [e async for e in streaming.reply_events(reply.stream_id)]
+    assert events[-1]["type"] == "done"
