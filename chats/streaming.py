@@ -124,7 +124,9 @@ async def begin_reply(*, conversation: Conversation | None, user_message: Messag
     anonymous or stateless calls — to ``prompt`` after ``options.history``; nothing is saved
     then but usage). Invalid parameters raise (4xx) before anything runs; provider failures
     arrive later as an ``error`` event."""
-    overrides = await support_selectors.achat_overrides_for(api_key)
+    # Only a chatbot's key has overrides (checked first: no thread hop on every other chat).
+    overrides = await support_selectors.achat_overrides_for(api_key) if support_selectors.is_chatbot_key(
+        api_key) else None
     if overrides is not None:
         options = with_chatbot(options, overrides)
         api_key = None  # usage is the owner's: a chatbot key is not a user API key
