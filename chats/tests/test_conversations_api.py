@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import resolve
 from rest_framework.test import APIClient
 
@@ -280,12 +281,12 @@ def test_admin_is_read_mostly(make_user, client):
     client.force_login(admin_user)
     assert client.get("/admin/chats/conversation/").status_code == 200
     assert b"Shown in admin" in client.get("/admin/chats/conversation/").content
-    assert client.get(f"/admin/chats/conversation/{conversation.id}/change/").status_code == 200
+    assert client.get(f"/admin/chats/conversation/{quote(conversation.id)}/change/").status_code == 200
     assert client.get("/admin/chats/message/").status_code == 200
-    page = client.get(f"/admin/chats/message/{reply.id}/change/")
+    page = client.get(f"/admin/chats/message/{quote(reply.id)}/change/")
     assert page.status_code == 200 and b"Hi! How can I help you?" in page.content
     assert client.get("/admin/chats/message/add/").status_code == 403
     assert client.get("/admin/chats/conversation/add/").status_code == 403
-    client.post(f"/admin/chats/message/{reply.id}/change/", {"content": "tampered"})
+    client.post(f"/admin/chats/message/{quote(reply.id)}/change/", {"content": "tampered"})
     reply.refresh_from_db()
     assert reply.content == "Hi! How can I help you?"

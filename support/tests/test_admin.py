@@ -4,6 +4,7 @@ SSRF-checked, log status changes keep resolved_at right."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client
 
 from support import services
@@ -27,7 +28,7 @@ def test_faq_admin_add_and_change_embed(admin_site, minilm):
     faq = FAQ.objects.get()
     assert len(faq.embedding) == 384 and faq.category == "account"
     before = list(faq.embedding)
-    response = admin_site.post(f"/admin/support/faq/{faq.pk}/change/", {
+    response = admin_site.post(f"/admin/support/faq/{quote(faq.pk)}/change/", {
         "question": "How do I download all my conversations?", "answer": "Settings > Export.",
         "category": "account", "published": "on", "order": "5"})
     assert response.status_code == 302
@@ -51,7 +52,7 @@ def test_chatbot_admin_refuses_private_endpoints(admin_site, alice):
 
 def test_customer_log_admin_status_change(admin_site, alice):
     log = services.customer_log_create(user=alice, title="Broken", description="It broke")
-    response = admin_site.post(f"/admin/support/customerlog/{log.pk}/change/", {
+    response = admin_site.post(f"/admin/support/customerlog/{quote(log.pk)}/change/", {
         "user": alice.pk, "title": "Broken", "description": "It broke", "log_type": "inquiry",
         "status": "resolved", "priority": "medium", "category": "general"})
     assert response.status_code == 302, response.content[:3000]
