@@ -24,6 +24,8 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,3 +176,11 @@ class FakeServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=5)
+
+
+@contextmanager
+def serving(upstream: ScriptedUpstream) -> Iterator[ScriptedUpstream]:
+    """Serve ``upstream`` on 127.0.0.1 for the duration; its ``url`` is set for the tests."""
+    with FakeServer(upstream) as server:
+        upstream.url = server.url
+        yield upstream

@@ -7,22 +7,18 @@ import pytest
 from providers import registry, selectors
 from providers.reliability import breaker
 from providers.tests.fake_openai import FakeOpenAI
-from providers.tests.fakeserver import FakeServer
+from providers.tests.fakeserver import serving
 
 
 @pytest.fixture(scope="session")
 def openai_upstream():
-    upstream = FakeOpenAI()
-    with FakeServer(upstream) as server:
-        upstream.url = server.url
+    with serving(FakeOpenAI()) as upstream:
         yield upstream
 
 
 @pytest.fixture(scope="session")
 def backup_upstream():
-    upstream = FakeOpenAI()
-    with FakeServer(upstream) as server:
-        upstream.url = server.url
+    with serving(FakeOpenAI()) as upstream:
         yield upstream
 
 
@@ -73,9 +69,7 @@ def with_backup(openai_configured, backup_upstream):
 def anthropic_upstream():
     from providers.tests.fake_anthropic import FakeAnthropic
 
-    upstream = FakeAnthropic()
-    with FakeServer(upstream) as server:
-        upstream.url = server.url
+    with serving(FakeAnthropic()) as upstream:
         yield upstream
 
 
@@ -83,9 +77,7 @@ def anthropic_upstream():
 def gemini_upstream():
     from providers.tests.fake_gemini import FakeGemini
 
-    upstream = FakeGemini()
-    with FakeServer(upstream) as server:
-        upstream.url = server.url
+    with serving(FakeGemini()) as upstream:
         yield upstream
 
 

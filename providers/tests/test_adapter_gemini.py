@@ -17,7 +17,7 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.tests.fake_gemini import FakeGemini, GeminiStep, fake_embedding
-from providers.tests.fakeserver import FakeServer, Step, _free_port, split_text
+from providers.tests.fakeserver import Step, _free_port, serving, split_text
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 THOUGHT = "The user greets me, so I greet back."
@@ -27,9 +27,7 @@ STREAM_PATH = "/v1/models/gemini-2.5-flash:streamGenerateContent"
 
 @pytest.fixture(scope="module")
 def fake():
-    upstream = FakeGemini()
-    with FakeServer(upstream) as server:
-        upstream.url = server.url
+    with serving(FakeGemini()) as upstream:
         yield upstream
 
 

@@ -17,16 +17,14 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.tests.fake_openai import MODELS, FakeOpenAI, fake_embedding
-from providers.tests.fakeserver import FakeServer, Step, _free_port, split_text
+from providers.tests.fakeserver import Step, _free_port, serving, split_text
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 
 
 @pytest.fixture(scope="module")
 def fake():
-    upstream = FakeOpenAI()
-    with FakeServer(upstream) as server:
-        upstream.url = server.url
+    with serving(FakeOpenAI()) as upstream:
         yield upstream
 
 
