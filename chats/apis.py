@@ -153,7 +153,10 @@ def _generate(request: Request, conversation: Conversation, user_message: Messag
     async def run() -> dict:
         reply = await streaming.begin_reply(
             conversation=conversation, user_message=user_message, options=options, user=request.user,
-            api_key=request.auth, request_id=getattr(request, "request_id", ""),
+            # A chatbot key's overrides are already in ``options`` (applied before the precheck):
+            # not passing the key keeps begin_reply from resolving and SSRF-checking them again.
+            api_key=None if support_selectors.is_chatbot_key(request.auth) else request.auth,
+            request_id=getattr(request, "request_id", ""),
         )
         return await reply.wait()
 
