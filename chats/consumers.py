@@ -3,12 +3,17 @@
 Routes (``chats/routing.py``):
 
 * ``/ws/chat/{conversation_id}`` (seed 000, needs an account): ``{"type": "message", "content"}``
-  in that conversation of the caller (an unknown id of the caller starts it); every reply frame
-  carries ``response`` (the text so far, then the whole reply).
+  in that conversation of the caller (an unknown id of the caller starts it); the reply is one
+  ``message`` frame whose ``response`` is the whole reply.
 * ``/ws/chat`` (seed 001, open to anonymous callers while ``ANONYMOUS_CHAT``): ``chat`` ->
   ``stream``... ``complete`` | ``error``, ``ping`` -> ``pong``, ``cancel`` by id; several chats may
   be in flight at once, each identified by its ``id``. Seed 003's ``{"type": "message", "content",
-  "conversation_id"}`` on the same path (needs an account); its frames carry ``content``.
+  "conversation_id"}`` on the same path (needs an account); its reply frame carries ``content``.
+
+Seed 000 and 003 clients read ``response``/``content`` of every frame as the reply, so by default
+they get one final frame holding the whole reply. A client that wants the text as it is made asks
+with ``"stream": true`` in the frame (or ``?stream=true`` on the URL): ``stream`` frames then carry
+each piece under ``delta`` (never under ``response``/``content``), before the same final frame.
 
 Both take ``{"type": "resume", "last_event_id": "<stream_id>:<n>"}``: every frame made from a
 stream carries ``event_id``, and a generation goes on server-side when its socket drops.
@@ -28,6 +33,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -164,6 +170,8 @@ class MessageFrame(serializers.Serializer):
     max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     top_p = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
     model_parameters = ModelParameters(required=False)
+    stream = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                      help_text="Send the reply as it is made (delta frames) before the final frame.")
 
     def validate(self, attrs: dict) -> dict:
         text = attrs.get("content") or attrs.get("message") or ""
@@ -231,16 +239,25 @@ class Frames:
                            conversation_id=event.get("conversation_id"), message_id=event.get("message_id"))
 
 
-class Seed000Frames(Frames):
-    """``response`` on every frame: the text so far on ``stream`` frames, the whole reply on the
-    final ``message`` frame (which also has seed 000's REST fields)."""
+class FlatFrames(Frames):
+    """Seeds 000 and 003: flat frames. Their clients read the reply from every frame they get
+    (``response``, ``content``), so stream frames (only when asked for) carry the piece of text
+    under ``delta``, a key those clients do not read as the reply."""
 
-    protocol = "000"
+    def __init__(self, *, client_id: Any = None, stream: bool = False) -> None:
+        super().__init__(client_id=client_id, stream=stream)
 
     def delta(self, event: dict) -> dict:
-        return {"type": "stream", **self._ids(), "content": event["text"], "response": "".join(self.text),
-                "index": event["index"], "conversation_id": self.conversation_id, "message_id": event["stream_id"],
+        return {"type": "stream", **self._ids(), "delta": event["text"], "index": event["index"],
+                "conversation_id": self.conversation_id, "message_id": event["stream_id"],
                 "event_id": _event_id(event)}
+
+
+class Seed000Frames(FlatFrames):
+    """The whole reply in ``response`` of the final ``message`` frame (which also has seed 000's
+    REST fields)."""
+
+    protocol = "000"
 
     def done(self, event: dict) -> dict:
         return {"type": "message", **self._ids(), "response": event["content"], "message": event["content"],
@@ -269,15 +286,10 @@ class Seed001Frames(Frames):
         return {"type": "complete", "id": self.client_id, "event_id": _event_id(event), "data": data}
 
 
-class Seed003Frames(Frames):
-    """``content`` on every frame: the delta on ``stream`` frames, the whole reply on ``message``."""
+class Seed003Frames(FlatFrames):
+    """The whole reply in ``content`` of the final ``message`` frame."""
 
     protocol = "003"
-
-    def delta(self, event: dict) -> dict:
-        return {"type": "stream", **self._ids(), "content": event["text"], "index": event["index"],
-                "conversation_id": self.conversation_id, "message_id": event["stream_id"],
-                "event_id": _event_id(event)}
 
     def done(self, event: dict) -> dict:
         return {"type": "message", **self._ids(), "content": event["content"],
@@ -363,6 +375,8 @@ class _ChatSocket(AsyncJsonWebsocketConsumer):
         self.recent: deque[float] = deque()
         self.refused = False
         self.user = self.scope.get("user") or AnonymousUser()
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        self.stream_by_default = (query.get("stream") or [""])[0].strip().lower() in ("1", "true", "yes", "on")
         await self.accept()  # then close with a code, so browsers see it
         refusal = await self.admit()
         if refusal is not None:
@@ -370,6 +384,11 @@ class _ChatSocket(AsyncJsonWebsocketConsumer):
             self.refused = True
             await self.send_json(frame)
             await self.close(code=close_code)
+
+    def wants_stream(self, values: dict) -> bool:
+        """Seed 000/003 frames: streamed when the frame says ``"stream": true`` (or, when it says
+        nothing, the URL had ``?stream=true``)."""
+        return self.stream_by_default if values.get("stream") is None else bool(values["stream"])
 
     @property
     def authenticated(self) -> bool:
@@ -493,7 +512,8 @@ class _ChatSocket(AsyncJsonWebsocketConsumer):
             raise AppError("Stream not found or expired; the saved message has the reply.", status_code=404)
         client_id = content.get("id") if content.get("id") is not None else meta.get("id")
         protocol = meta.get("protocol") or self.resume_protocol(content)
-        frames = FRAMES[protocol](client_id=client_id, stream=meta.get("stream", True))
+        stream = meta["stream"] if "stream" in meta else (protocol == "001" or self.wants_stream(content))
+        frames = FRAMES[protocol](client_id=client_id, stream=stream)
         self.launch(str(client_id) if client_id is not None else stream_id,
                     lambda: streaming.reply_events(stream_id), frames, after=after, stream_id=stream_id)
 
@@ -592,7 +612,7 @@ class ConversationChatConsumer(_ChatSocket):
         client_id = content.get("id")
         self.turn(str(client_id) if client_id is not None else new_id("req"), conversation_id=self.conversation_id,
                   create=False, text=values["text"], options=_message_options(values),
-                  frames=Seed000Frames(client_id=client_id))
+                  frames=Seed000Frames(client_id=client_id, stream=self.wants_stream(values)))
 
 
 class ChatConsumer(_ChatSocket):
@@ -654,4 +674,5 @@ class ChatConsumer(_ChatSocket):
         client_id = content.get("id")
         self.turn(str(client_id) if client_id is not None else new_id("req"),
                   conversation_id=values.get("conversation_id") or None, create=True, text=values["text"],
-                  options=_message_options(values), frames=Seed003Frames(client_id=client_id))
+                  options=_message_options(values), frames=Seed003Frames(client_id=client_id,
+                                                                       stream=self.wants_stream(values)))

@@ -30,16 +30,13 @@ async def test_documented_example(openai_configured, user, tokens_for):
     comm = await open_ws(f"/ws/chat/conv_123?token={token}")
     await comm.send_json_to({"type": "message", "content": "Hello!"})
     frames = await frames_until(comm)
+    assert await comm.receive_nothing(timeout=0.3)
     await comm.disconnect()
 
-    # The seed's client logs data.response on every frame: the text so far, then the whole reply.
-    assert [f["response"] for f in frames] == ["Hello!", "Hello! How", "Hello! How can", "Hello! How can I",
-                                              "Hello! How can I help?", "Hello! How can I help?"]
-    *streamed, final = frames
-    assert {f["type"] for f in streamed} == {"stream"}
-    assert "".join(f["content"] for f in streamed) == final["response"]
+    # The seed's client logs data.response of every frame it gets: by default one frame, the whole reply.
+    assert [f["response"] for f in frames] == ["Hello! How can I help?"]
+    final = frames[0]
     stream_id = final["message_id"]
-    assert [f["event_id"] for f in streamed] == [f"{stream_id}:{n}" for n in range(2, 7)]
     assert final["type"] == "message" and final["message"] == final["response"]
     assert final["conversation_id"] == "conv_123"
     assert (final["model_used"], final["provider_used"], final["tokens_used"]) == ("gpt-4o-mini", "openai", 15)
@@ -52,6 +49,33 @@ async def test_documented_example(openai_configured, user, tokens_for):
     assert [(m.role, m.content, m.status) for m in saved] == [
         ("user", "Hello!", "complete"), ("assistant", "Hello! How can I help?", "complete")]
     assert saved[1].id == stream_id and saved[1].parent_id == saved[0].id
+
+
+@pytest.mark.parametrize("how", ["frame", "query"])
+async def test_streaming_on_request_sends_deltas_under_delta(how, openai_configured, user, tokens_for):
+    openai_configured.push(Step(text="Hello! How can I help?"))
+    token = await access_token(tokens_for, user)
+    comm = await open_ws(f"/ws/chat/conv_s?token={token}" + ("&stream=true" if how == "query" else ""))
+    await comm.send_json_to({"type": "message", "content": "Hello!", **({"stream": True} if how == "frame" else {})})
+    frames = await frames_until(comm)
+    await comm.disconnect()
+    *streamed, final = frames
+    assert {f["type"] for f in streamed} == {"stream"}
+    # A seed 000 client prints data.response of every frame: stream frames have none to print.
+    assert all("response" not in f and "content" not in f for f in streamed)
+    assert "".join(f["delta"] for f in streamed) == final["response"] == "Hello! How can I help?"
+    stream_id = final["message_id"]
+    assert [f["event_id"] for f in streamed] == [f"{stream_id}:{n}" for n in range(2, 7)]
+    assert final["type"] == "message" and final["event_id"] == f"{stream_id}:7"
+
+
+async def test_stream_false_in_the_frame_wins_over_the_query(openai_configured, user, tokens_for):
+    openai_configured.push(Step(text="One frame only"))
+    comm = await open_ws(f"/ws/chat/conv_q?token={await access_token(tokens_for, user)}&stream=true")
+    await comm.send_json_to({"type": "message", "content": "Hi", "stream": False})
+    frames = await frames_until(comm)
+    await comm.disconnect()
+    assert [(f["type"], f["response"]) for f in frames] == [("message", "One frame only")]
 
 
 async def test_conversation_continues_with_its_history(openai_configured, user, tokens_for):
@@ -92,10 +116,10 @@ async def test_another_users_conversation_is_closed_4404(openai_configured, make
 async def test_provider_error_mid_stream_sends_error_and_keeps_partial(openai_configured, user, tokens_for):
     openai_configured.push(Step("disconnect", text="one two three four", after=2))
     comm = await open_ws(f"/ws/chat/conv_err?token={await access_token(tokens_for, user)}")
-    await comm.send_json_to({"type": "message", "content": "Count"})
+    await comm.send_json_to({"type": "message", "content": "Count", "stream": True})
     frames = await frames_until(comm)
     await comm.disconnect()
-    assert [f["response"] for f in frames[:-1]] == ["one", "one two"]
+    assert [f["delta"] for f in frames[:-1]] == ["one", " two"]
     error = frames[-1]
     assert error["type"] == "error" and error["code"] == "PROVIDER_ERROR"
     assert error["data"]["details"]["partial_response"] == "one two" and error["conversation_id"] == "conv_err"
@@ -109,7 +133,7 @@ async def test_disconnect_mid_stream_then_resume(openai_configured, user, tokens
     openai_configured.push(Step(text=text, chunk_delay=0.05))
     token = await access_token(tokens_for, user)
     comm = await open_ws(f"/ws/chat/conv_drop?token={token}")
-    await comm.send_json_to({"type": "message", "content": "Greek letters"})
+    await comm.send_json_to({"type": "message", "content": "Greek letters", "stream": True})
     first = [await comm.receive_json_from(timeout=5) for _ in range(2)]
     await comm.disconnect()  # the client drops mid-stream
 
@@ -124,7 +148,7 @@ async def test_disconnect_mid_stream_then_resume(openai_configured, user, tokens
     await comm.disconnect()
     streamed = first + rest[:-1]
     assert [f["event_id"] for f in streamed] == [f"{stream_id}:{n}" for n in range(2, 2 + len(streamed))]
-    assert rest[0]["response"] == "alpha beta gamma"  # text so far, including what came before the drop
+    assert "".join(f["delta"] for f in streamed) == text  # nothing lost, nothing twice
     assert rest[-1]["type"] == "message" and rest[-1]["response"] == text and rest[-1]["status"] == "complete"
     final = await get_message(stream_id)
     assert (final.status, final.content) == ("complete", text)
@@ -133,7 +157,7 @@ async def test_disconnect_mid_stream_then_resume(openai_configured, user, tokens
 async def test_cancel_ends_with_final_message_saying_cancelled(openai_configured, user, tokens_for):
     openai_configured.push(Step(text=" ".join(["word"] * 80), chunk_delay=0.03))
     comm = await open_ws(f"/ws/chat/conv_stop?token={await access_token(tokens_for, user)}")
-    await comm.send_json_to({"type": "message", "content": "Talk"})
+    await comm.send_json_to({"type": "message", "content": "Talk", "stream": True})
     await comm.receive_json_from(timeout=5)
     await comm.send_json_to({"type": "cancel"})
     frames = await frames_until(comm)

@@ -24,20 +24,31 @@ async def test_documented_example(openai_configured, user, tokens_for):
     comm = await open_ws(f"/ws/chat?token={await access_token(tokens_for, user)}")
     await comm.send_json_to({"type": "message", "content": "Hello AI!", "conversation_id": 123})
     frames = await frames_until(comm)
+    assert await comm.receive_nothing(timeout=0.3)
     await comm.disconnect()
 
-    *streamed, final = frames
-    # The seed's client logs data.content: each delta, then the whole reply.
-    assert [f["content"] for f in streamed] == ["Hi!", " How", " can", " I", " help", " you?"]
-    assert all(f["type"] == "stream" and f["conversation_id"] == "123" for f in streamed)
-    assert final["type"] == "message" and final["content"] == "Hi! How can I help you?"
-    assert final["conversation_id"] == "123" and final["tokens_used"] == 45
+    # The seed's client logs data.content of every frame it gets: by default one frame, the whole reply.
+    assert [f["content"] for f in frames] == ["Hi! How can I help you?"]
+    final = frames[0]
+    assert final["type"] == "message" and final["conversation_id"] == "123" and final["tokens_used"] == 45
     assert isinstance(final["response_time"], int) and final["response_time"] >= 0
     assert final["event_id"] == f"{final['message_id']}:8"
     conversation = await database_sync_to_async(Conversation.objects.get)(id="123")
     assert conversation.user_id == user.id
     assert await thread_of("123") == [("user", "Hello AI!", "complete"),
                                       ("assistant", "Hi! How can I help you?", "complete")]
+
+
+async def test_streaming_on_request_sends_deltas_under_delta(openai_configured, user, tokens_for):
+    openai_configured.push(Step(text="Hi! How can I help you?"))
+    comm = await open_ws(f"/ws/chat?token={await access_token(tokens_for, user)}")
+    await comm.send_json_to({"type": "message", "content": "Hello AI!", "conversation_id": 5, "stream": True})
+    frames = await frames_until(comm)
+    await comm.disconnect()
+    *streamed, final = frames
+    assert [f["delta"] for f in streamed] == ["Hi!", " How", " can", " I", " help", " you?"]
+    assert all(f["type"] == "stream" and "content" not in f and f["conversation_id"] == "5" for f in streamed)
+    assert final["type"] == "message" and final["content"] == "Hi! How can I help you?"
 
 
 async def test_without_conversation_id_starts_one_and_can_continue_it(openai_configured, user, tokens_for):
@@ -103,7 +114,7 @@ async def test_disconnect_mid_stream_then_resume(openai_configured, user, tokens
     openai_configured.push(Step(text=text, chunk_delay=0.05))
     token = await access_token(tokens_for, user)
     comm = await open_ws(f"/ws/chat?token={token}")
-    await comm.send_json_to({"type": "message", "content": "Count", "conversation_id": "c3"})
+    await comm.send_json_to({"type": "message", "content": "Count", "conversation_id": "c3", "stream": True})
     first = [await comm.receive_json_from(timeout=5) for _ in range(3)]
     await comm.disconnect()
     stream_id = first[-1]["message_id"]
@@ -114,7 +125,7 @@ async def test_disconnect_mid_stream_then_resume(openai_configured, user, tokens
     await comm.send_json_to({"type": "resume", "last_event_id": first[-1]["event_id"]})
     rest = await frames_until(comm)
     await comm.disconnect()
-    assert "".join(f["content"] for f in first + rest[:-1]) == text  # nothing lost, nothing twice
+    assert "".join(f["delta"] for f in first + rest[:-1]) == text  # nothing lost, nothing twice
     assert rest[-1]["type"] == "message" and rest[-1]["content"] == text and "data" not in rest[-1]
     saved = await database_sync_to_async(Message.objects.get)(id=stream_id)
     assert (saved.status, saved.content) == ("complete", text)
