@@ -10,14 +10,15 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from chatplatform.api.bodylimit import BodySizeLimit  # noqa: E402
 from chatplatform.api.websocket import OriginValidator, TokenAuthMiddleware  # noqa: E402
 from chatplatform.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Static assets (Swagger UI, ReDoc, Django admin) are served here; everything else
-        # passes straight through to Django.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        # Bodies over MAX_REQUEST_BYTES are refused (413) before Django reads them. Static assets
+        # (Swagger UI, ReDoc, Django admin) are served here; everything else goes to Django.
+        "http": BodySizeLimit(ASGIStaticFilesHandler(django_asgi_app)),
         "websocket": OriginValidator(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -11,7 +11,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
-from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.middleware import clickjacking, common, csrf, security
 from django.middleware.gzip import GZipMiddleware
@@ -31,11 +31,15 @@ def is_api_path(path: str) -> bool:
     return not path.startswith(_NON_API_PREFIXES)
 
 
-def _request_id_for(request: HttpRequest) -> str:
-    incoming = request.headers.get("X-Request-ID", "")
+def new_request_id(incoming: str = "") -> str:
+    """The client's ``X-Request-ID`` when it is a sane token, else a new id."""
     if incoming and _VALID_REQUEST_ID.match(incoming):
         return incoming
     return f"req_{secrets.token_hex(8)}"
+
+
+def _request_id_for(request: HttpRequest) -> str:
+    return new_request_id(request.headers.get("X-Request-ID", ""))
 
 
 class HybridMiddleware:
@@ -116,6 +120,8 @@ class ErrorEnvelopeMiddleware(HybridMiddleware):
             return envelope_response(404)
         if isinstance(exception, PermissionDenied):
             return envelope_response(403)
+        if isinstance(exception, RequestDataTooBig):
+            return error_response(exception)
         if isinstance(exception, (BadRequest, SuspiciousOperation)):
             return envelope_response(400)
         logger.error("Unhandled error on %s", request.path, exc_info=exception)
