@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import ApiKey, AuthProvider, User
+from chatplatform.api import fields
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]{3,150}$"
 
@@ -70,8 +71,8 @@ class RegisterInput(serializers.Serializer):
         error_messages={"invalid": "3-150 characters: letters, digits, '_', '.', '-'."},
     )
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
-    full_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    password = fields.TextField(max_length=128, write_only=True, trim_whitespace=False)
+    full_name = fields.TextField(max_length=200, required=False, allow_blank=True, default="")
     auth_provider = serializers.ChoiceField(
         choices=[AuthProvider.LOCAL], required=False, default=AuthProvider.LOCAL,
         error_messages={"invalid_choice": "Only 'local' accounts register with a password; use SSO login for others."},
@@ -79,9 +80,9 @@ class RegisterInput(serializers.Serializer):
 
 
 class LoginInput(serializers.Serializer):
-    username = serializers.CharField(max_length=254, required=False)
-    email = serializers.CharField(max_length=254, required=False)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    username = fields.TextField(max_length=254, required=False)
+    email = fields.TextField(max_length=254, required=False)
+    password = fields.TextField(max_length=128, trim_whitespace=False)
 
     def validate(self, attrs):
         identifier = attrs.get("username") or attrs.get("email")
@@ -114,8 +115,8 @@ class LogoutOutput(serializers.Serializer):
 
 
 class ChangePasswordInput(serializers.Serializer):
-    current_password = serializers.CharField(max_length=128, trim_whitespace=False)
-    new_password = serializers.CharField(min_length=8, max_length=128, trim_whitespace=False)
+    current_password = fields.TextField(max_length=128, trim_whitespace=False)
+    new_password = fields.TextField(min_length=8, max_length=128, trim_whitespace=False)
 
 
 class ChangePasswordOutput(TokenOutput):
@@ -123,7 +124,7 @@ class ChangePasswordOutput(TokenOutput):
 
 
 class ApiKeyCreateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False, default="default")
+    name = fields.TextField(max_length=100, required=False, default="default")
     expires_in_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
 
 
@@ -162,7 +163,7 @@ class ProfileOutput(UserOutput):
 class ProfileInput(serializers.Serializer):
     """Only these can change; anything else sent (is_staff, id, auth_provider, ...) is ignored."""
 
-    full_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    full_name = fields.TextField(max_length=200, required=False, allow_blank=True)
     email = serializers.EmailField(max_length=254, required=False)
 
 
@@ -170,11 +171,11 @@ class PreferencesSerializer(serializers.Serializer):
     theme = serializers.ChoiceField(choices=["light", "dark", "system"], required=False)
     language = serializers.RegexField(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$", max_length=12, required=False)
     notifications = serializers.BooleanField(required=False)
-    max_tokens = serializers.IntegerField(min_value=1, max_value=200_000, required=False)
-    temperature = serializers.FloatField(min_value=0.0, max_value=2.0, required=False)
+    max_tokens = fields.IntegerField(min_value=1, max_value=200_000, required=False)
+    temperature = fields.NumberField(min_value=0.0, max_value=2.0, required=False)
     default_model = serializers.CharField(max_length=100, required=False)
     default_provider = serializers.CharField(max_length=50, required=False)
-    system_prompt = serializers.CharField(max_length=8000, required=False, allow_blank=True)
+    system_prompt = fields.TextField(max_length=8000, required=False, allow_blank=True)
     timezone = serializers.CharField(max_length=64, required=False)
 
     def validate(self, attrs):
@@ -185,7 +186,7 @@ class PreferencesSerializer(serializers.Serializer):
 
 
 class DeleteAccountInput(serializers.Serializer):
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    password = fields.TextField(max_length=128, trim_whitespace=False)
 
 
 class MessageOutput(serializers.Serializer):

@@ -35,7 +35,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from chatplatform.api import idempotency
+from chatplatform.api import fields, idempotency
 from chatplatform.api.asyncviews import authenticate, authenticate_open, json_body, validated
 from chatplatform.api.context import current_request_id
 from chatplatform.api.exceptions import AppError, envelope
@@ -59,22 +59,22 @@ TAGS = ["chat"]
 
 class TurnInput(serializers.Serializer):
     role = serializers.ChoiceField(choices=ROLES)
-    content = serializers.CharField(max_length=MESSAGE_MAX_CHARS, allow_blank=True, trim_whitespace=False)
+    content = fields.TextField(max_length=MESSAGE_MAX_CHARS, allow_blank=True, trim_whitespace=False)
 
 
 class _ParametersInput(serializers.Serializer):
     model = serializers.CharField(max_length=100, required=False, allow_blank=True, allow_null=True)
-    temperature = serializers.FloatField(min_value=0.0, max_value=2.0, required=False, allow_null=True)
-    max_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS_BOUND, required=False, allow_null=True)
+    temperature = fields.NumberField(min_value=0.0, max_value=2.0, required=False, allow_null=True)
+    max_tokens = fields.IntegerField(min_value=1, max_value=MAX_TOKENS_BOUND, required=False, allow_null=True)
     stream = serializers.BooleanField(required=False, default=False)
 
 
 class CompletionInput(_ParametersInput):
     """Seed 001's chat completion request."""
 
-    message = serializers.CharField(max_length=MESSAGE_MAX_CHARS, trim_whitespace=False)
-    system_prompt = serializers.CharField(max_length=MESSAGE_MAX_CHARS, required=False, allow_blank=True,
-                                          allow_null=True, trim_whitespace=False)
+    message = fields.TextField(max_length=MESSAGE_MAX_CHARS, trim_whitespace=False)
+    system_prompt = fields.TextField(max_length=MESSAGE_MAX_CHARS, required=False, allow_blank=True,
+                                     allow_null=True, trim_whitespace=False)
     conversation_history = TurnInput(many=True, required=False, max_length=HISTORY_MAX_ITEMS)
 
     def validate_message(self, value: str) -> str:

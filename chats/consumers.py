@@ -45,6 +45,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import serializers
 
+from chatplatform.api import fields
 from chatplatform.api.exceptions import AppError
 from chatplatform.api.ids import new_id
 from chatplatform.api.net import client_ip_from
@@ -130,18 +131,18 @@ def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dic
 
 class HistoryItem(serializers.Serializer):
     role = serializers.ChoiceField(choices=["user", "assistant", "system"])
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    content = fields.TextField(allow_blank=True, trim_whitespace=False)
 
 
 class ChatData(serializers.Serializer):
     """Seed 001's ``chat`` frame ``data``."""
 
-    message = serializers.CharField(trim_whitespace=False)
+    message = fields.TextField(trim_whitespace=False)
     model = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=100)
     stream = serializers.BooleanField(required=False, default=True)
-    temperature = serializers.FloatField(required=False, allow_null=True, min_value=0)
-    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    system_prompt = serializers.CharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
+    temperature = fields.NumberField(required=False, allow_null=True, min_value=0, max_value=2)
+    max_tokens = fields.IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+    system_prompt = fields.TextField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
     conversation_history = serializers.ListField(child=HistoryItem(), required=False, max_length=MAX_HISTORY)
     conversation_id = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=40)
 
@@ -152,23 +153,23 @@ class ChatData(serializers.Serializer):
 
 
 class ModelParameters(serializers.Serializer):
-    temperature = serializers.FloatField(required=False, allow_null=True, min_value=0)
-    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    top_p = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    temperature = fields.NumberField(required=False, allow_null=True, min_value=0, max_value=2)
+    max_tokens = fields.IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+    top_p = fields.NumberField(required=False, allow_null=True, min_value=0, max_value=1)
 
 
 class MessageFrame(serializers.Serializer):
     """Seed 000/003's ``message`` frame (``message`` is accepted for ``content``, as in REST)."""
 
-    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    message = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    content = fields.TextField(required=False, allow_blank=True, trim_whitespace=False)
+    message = fields.TextField(required=False, allow_blank=True, trim_whitespace=False)
     conversation_id = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=40)
     model = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=100)
     provider = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=50)
-    system_prompt = serializers.CharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
-    temperature = serializers.FloatField(required=False, allow_null=True, min_value=0)
-    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    top_p = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    system_prompt = fields.TextField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
+    temperature = fields.NumberField(required=False, allow_null=True, min_value=0, max_value=2)
+    max_tokens = fields.IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+    top_p = fields.NumberField(required=False, allow_null=True, min_value=0, max_value=1)
     model_parameters = ModelParameters(required=False)
     stream = serializers.BooleanField(required=False, allow_null=True, default=None,
                                       help_text="Send the reply as it is made (delta frames) before the final frame.")

@@ -32,7 +32,7 @@ from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
-from chatplatform.api import idempotency
+from chatplatform.api import fields, idempotency
 from chatplatform.api.asyncviews import authenticate, json_body, validated
 from chatplatform.api.exceptions import AppError, envelope, exception_handler
 from chats import sse, streaming
@@ -161,11 +161,11 @@ class StreamOptionsInput(serializers.Serializer):
 class OpenAIChatInput(serializers.Serializer):
     model = serializers.CharField(max_length=100, required=False, allow_blank=True)
     messages = OpenAIMessageInput(many=True, min_length=1, max_length=HISTORY_MAX_ITEMS)
-    temperature = serializers.FloatField(min_value=0.0, max_value=2.0, required=False, allow_null=True)
-    top_p = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
-    max_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS_BOUND, required=False, allow_null=True)
-    max_completion_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS_BOUND, required=False,
-                                                     allow_null=True)
+    temperature = fields.NumberField(min_value=0.0, max_value=2.0, required=False, allow_null=True)
+    top_p = fields.NumberField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
+    max_tokens = fields.IntegerField(min_value=1, max_value=MAX_TOKENS_BOUND, required=False, allow_null=True)
+    max_completion_tokens = fields.IntegerField(min_value=1, max_value=MAX_TOKENS_BOUND, required=False,
+                                                allow_null=True)
     stream = serializers.BooleanField(required=False, allow_null=True, default=False)
     stream_options = StreamOptionsInput(required=False, allow_null=True)
     n = serializers.IntegerField(min_value=1, max_value=1, required=False, allow_null=True,

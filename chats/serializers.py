@@ -13,6 +13,7 @@ import json
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from chatplatform.api import fields
 from chatplatform.api.pagination import MAX_OFFSET
 from chats.models import Conversation, Message
 from providers import selectors as provider_selectors
@@ -181,7 +182,7 @@ class ExportedMessageSerializer(serializers.Serializer):
     id = serializers.CharField(required=False)
     parent_message_id = serializers.CharField(required=False, allow_null=True)
     role = serializers.ChoiceField(choices=Message.Role.choices)
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=MAX_MESSAGE_CHARS)
+    content = fields.TextField(allow_blank=True, trim_whitespace=False, max_length=MAX_MESSAGE_CHARS)
     model = serializers.CharField(required=False, allow_blank=True)
     provider = serializers.CharField(required=False, allow_blank=True)
     status = serializers.CharField(required=False)
@@ -209,9 +210,11 @@ class ConversationExportOutput(serializers.Serializer):
 
 
 class ModelParametersInput(serializers.Serializer):
-    temperature = serializers.FloatField(min_value=0.0, max_value=2.0, required=False, allow_null=True)
-    max_tokens = serializers.IntegerField(min_value=1, max_value=200_000, required=False, allow_null=True)
-    top_p = serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
+    """Numbers only (``"0.7"`` is refused); the model's own limits are checked when the turn starts."""
+
+    temperature = fields.NumberField(min_value=0.0, max_value=2.0, required=False, allow_null=True)
+    max_tokens = fields.IntegerField(min_value=1, max_value=200_000, required=False, allow_null=True)
+    top_p = fields.NumberField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
 
 
 class GenerationInput(serializers.Serializer):
@@ -223,7 +226,7 @@ class GenerationInput(serializers.Serializer):
 
 
 class SendMessageInput(GenerationInput):
-    message = serializers.CharField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=False)
+    message = fields.TextField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=False)
     conversation_id = serializers.CharField(
         max_length=40, required=False, allow_null=True, allow_blank=True,
         help_text="Yours; an unknown id starts a conversation with that id; omitted starts a new one.")
@@ -239,11 +242,11 @@ class SendMessageInput(GenerationInput):
 class _ConversationFields(serializers.Serializer):
     """Optional fields; ``null`` means "not given" (the value is left as it is)."""
 
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True, allow_null=True)
+    title = fields.TextField(max_length=200, required=False, allow_blank=True, allow_null=True)
     model = serializers.CharField(max_length=100, required=False, allow_blank=True, allow_null=True)
     provider = serializers.CharField(max_length=50, required=False, allow_blank=True, allow_null=True)
-    system_prompt = serializers.CharField(max_length=MAX_SYSTEM_PROMPT_CHARS, required=False, allow_blank=True,
-                                          allow_null=True, trim_whitespace=False)
+    system_prompt = fields.TextField(max_length=MAX_SYSTEM_PROMPT_CHARS, required=False, allow_blank=True,
+                                     allow_null=True, trim_whitespace=False)
     metadata = serializers.DictField(required=False, allow_null=True, validators=[_bounded_json])
     settings = serializers.DictField(required=False, allow_null=True, validators=[_bounded_json])
 
@@ -260,8 +263,8 @@ class ConversationCreateInput(_ConversationFields):
 
 
 class ConversationStartInput(ConversationCreateInput, GenerationInput):
-    initial_message = serializers.CharField(max_length=MAX_MESSAGE_CHARS, required=False, allow_blank=True,
-                                            allow_null=True, trim_whitespace=False)
+    initial_message = fields.TextField(max_length=MAX_MESSAGE_CHARS, required=False, allow_blank=True,
+                                       allow_null=True, trim_whitespace=False)
 
 
 class ConversationUpdateInput(_ConversationFields):
@@ -270,7 +273,7 @@ class ConversationUpdateInput(_ConversationFields):
 
 
 class MessageEditInput(GenerationInput):
-    content = serializers.CharField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=False)
+    content = fields.TextField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=False)
 
     def validate_content(self, value: str) -> str:
         if not value.strip():
@@ -286,11 +289,11 @@ class ConversationImportInput(serializers.Serializer):
     """The JSON export format (``GET /chats/{id}/export``)."""
 
     format = serializers.ChoiceField(choices=[EXPORT_FORMAT], required=False)
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    title = fields.TextField(max_length=200, required=False, allow_blank=True)
     model = serializers.CharField(max_length=100, required=False, allow_blank=True)
     provider = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    system_prompt = serializers.CharField(max_length=MAX_SYSTEM_PROMPT_CHARS, required=False, allow_blank=True,
-                                          trim_whitespace=False)
+    system_prompt = fields.TextField(max_length=MAX_SYSTEM_PROMPT_CHARS, required=False, allow_blank=True,
+                                     trim_whitespace=False)
     metadata = serializers.DictField(required=False, validators=[_bounded_json])
     active_leaf_id = serializers.CharField(required=False, allow_null=True)
     messages = ExportedMessageSerializer(many=True, max_length=2000)

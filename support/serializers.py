@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from chatplatform.api import fields
 from chatplatform.api.pagination import MAX_OFFSET
 from support.models import FAQ, Chatbot, ChatbotAPIKey, CustomerLog
 from support.selectors import FAQ_SEARCH_MIN_SCORE
@@ -42,8 +43,8 @@ class FAQSearchInput(serializers.Serializer):
 
 
 class FAQInput(serializers.Serializer):
-    question = serializers.CharField(max_length=500)
-    answer = serializers.CharField(max_length=10000)
+    question = fields.TextField(max_length=500)
+    answer = fields.TextField(max_length=10000)
     category = category_field(required=False, default="general")
     published = serializers.BooleanField(required=False, default=True)
     order = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000, required=False, default=0)
@@ -84,8 +85,8 @@ class TrendingInput(HoursInput):
 
 
 class LogCreateInput(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=10000, required=False, allow_blank=True, default="")
+    title = fields.TextField(max_length=200)
+    description = fields.TextField(max_length=10000, required=False, allow_blank=True, default="")
     log_type = serializers.ChoiceField(choices=CustomerLog.LogType.choices, required=False,
                                        default=CustomerLog.LogType.INQUIRY)
     priority = serializers.ChoiceField(choices=CustomerLog.Priority.choices, required=False,
@@ -94,8 +95,8 @@ class LogCreateInput(serializers.Serializer):
 
 
 class LogUpdateInput(serializers.Serializer):
-    title = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(max_length=10000, required=False, allow_blank=True)
+    title = fields.TextField(max_length=200, required=False)
+    description = fields.TextField(max_length=10000, required=False, allow_blank=True)
     log_type = serializers.ChoiceField(choices=CustomerLog.LogType.choices, required=False)
     priority = serializers.ChoiceField(choices=CustomerLog.Priority.choices, required=False)
     category = category_field(required=False)
@@ -135,11 +136,11 @@ class TrendingOutput(serializers.Serializer):
 
 
 class ChatbotInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = fields.TextField(max_length=100)
     llm_endpoint_url = serializers.CharField(max_length=2048, required=False, allow_blank=True, allow_null=True,
                                              default="")
     model = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    system_prompt = serializers.CharField(max_length=8000, required=False, allow_blank=True, default="",
+    system_prompt = fields.TextField(max_length=8000, required=False, allow_blank=True, default="",
                                           trim_whitespace=False)
     owner_id = serializers.CharField(max_length=40, required=False,
                                      help_text="Admins only: create the chatbot for this user.")

@@ -1,0 +1,41 @@
+"""Input fields that do not coerce types.
+
+DRF's ``CharField`` turns ``123`` into ``"123"`` and its number fields accept ``"0.7"`` and
+``true``; the seeds' own validators (pydantic) refuse a number as text, and a client that sends the
+wrong type has a bug it should hear about. Free text takes JSON strings only; generation
+parameters take JSON numbers only. Identifiers stay lenient (seed 003 sends ``conversation_id: 123``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+
+class TextField(serializers.CharField):
+    """A string, never a number, boolean, list or object (422 "Not a valid string.")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class NumberField(serializers.FloatField):
+    """A JSON number (int or float), never a string or boolean."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class IntegerField(serializers.IntegerField):
+    """A JSON integer (``150`` or ``150.0``), never a string, boolean or fraction."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, (int, float)) or (
+                isinstance(data, float) and not data.is_integer()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
