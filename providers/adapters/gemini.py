@@ -13,6 +13,7 @@ retries and falls back itself.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import time
@@ -70,6 +71,8 @@ FINISH_REASONS = {
     "IMAGE_PROHIBITED_CONTENT": "content_filter",
     "MODEL_ARMOR": "content_filter",
 }
+
+logger = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
@@ -236,11 +239,16 @@ class GeminiProvider(ChatProvider):
                         finish = _finish_reason(candidate.finish_reason)
         except Exception as exc:
             raise self._map_error(exc) from exc
+        if finish is None:
+            # The last chunk of a Gemini stream carries the candidate's finishReason (or the prompt's
+            # blockReason); a body that ends before it was cut off, not finished.
+            logger.warning("gemini provider %s: stream ended without a finishReason", self.name)
+            raise ProviderUnavailable("The AI provider's response ended unexpectedly.", provider=self.name)
         if usage is not None:
             yield Usage(*usage)
         else:
             yield self._estimate(request, completion_chars)
-        yield Finish(finish or "stop")
+        yield Finish(finish)
 
     async def complete(self, request: ChatRequest) -> Completion:
         """One non-streamed ``generateContent`` call."""

@@ -116,6 +116,11 @@ class OpenAIProvider(ChatProvider):
                             finish = choice.finish_reason
         except (openai.OpenAIError, ValueError, AttributeError) as exc:
             raise self._error(exc) from None
+        if finish is None:
+            # Every Chat Completions stream (OpenAI's and the compatible servers') ends its choice
+            # with a finish_reason; a body that ends before it was cut off, not finished.
+            logger.warning("openai provider %s: stream ended without a finish_reason", self.name)
+            raise ProviderUnavailable("The AI provider's response ended unexpectedly.", provider=self.name)
         if usage is None:
             usage = estimated_usage(request, completion_chars)
         yield usage

@@ -215,7 +215,7 @@ class FakeGemini(ScriptedUpstream):
         chunks = self._chunks(model, step)
         await start_stream(send)
         for i, chunk in enumerate(chunks):
-            if step.kind in ("disconnect", "stream_error") and i >= step.after:
+            if step.kind in ("disconnect", "stream_error", "truncate") and i >= step.after:
                 break
             if step.kind == "malformed" and i == min(step.after, len(chunks) - 1):
                 await send_chunk(send, b"data: {not json at all\r\n\r\n")

@@ -3,7 +3,8 @@
 Serves ``/v1/chat/completions`` (JSON, or SSE when the body says ``stream``), ``/v1/models`` and
 ``/v1/embeddings``. Paths are matched by suffix, so a base URL with or without ``/v1`` works.
 Step kinds beyond :mod:`fakeserver`'s: ``length`` / ``content_filter`` end with that finish reason.
-``malformed`` and ``disconnect`` strike after ``step.after`` content chunks.
+``malformed`` and ``disconnect`` strike after ``step.after`` content chunks; ``truncate`` ends the
+body cleanly there, without the finish_reason chunk and ``[DONE]``.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ class FakeOpenAI(ScriptedUpstream):
                     raise Disconnect
                 if step.kind == "malformed":
                     await send_chunk(send, b'data: {"id": "chatcmpl-fake", "choices": [\n\n')
+                    await end_stream(send)
+                    return
+                if step.kind == "truncate":
                     await end_stream(send)
                     return
             await send_chunk(send, delta(content=part))

@@ -12,6 +12,7 @@ the next requests get with :meth:`ScriptedUpstream.push`:
     Step("hang", seconds=5)                   # accept, then answer nothing for a while (timeouts)
     Step("malformed")                         # a broken body / stream chunk
     Step("disconnect", after=2)               # stream 2 chunks, then drop the connection
+    Step("truncate", after=2)                 # stream 2 chunks, then end the body without the final event
 
 Every received request is recorded in ``calls`` (method, path, headers, json body).
 """
@@ -184,3 +185,51 @@ def serving(upstream: ScriptedUpstream) -> Iterator[ScriptedUpstream]:
     with FakeServer(upstream) as server:
         upstream.url = server.url
         yield upstream
+
+
+class CutOffServer:
+    """A raw TCP server on 127.0.0.1 that answers every request with a 200, the first ``parts`` of
+    a body, and then closes the socket before the body is complete: ``framing="chunked"`` sends
+    chunked framing without its terminating chunk (the HTTP message is visibly cut); ``"close"``
+    sends a close-delimited body (no length), so to HTTP the body just ends early and only the
+    provider's own protocol (a missing final event) shows the cut. Use as ``async with``."""
+
+    def __init__(self, parts: list[bytes], *, framing: str = "close",
+                 content_type: bytes = b"text/event-stream") -> None:
+        assert framing in ("chunked", "close")
+        self.parts = parts
+        self.framing = framing
+        self.content_type = content_type
+        self.requests = 0
+        self.url = ""
+        self._server: asyncio.AbstractServer | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            if length:
+                await reader.readexactly(length)
+            self.requests += 1
+            framing = b"transfer-encoding: chunked\r\n" if self.framing == "chunked" else b"connection: close\r\n"
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: " + self.content_type + b"\r\n" + framing + b"\r\n")
+            for part in self.parts:
+                writer.write(f"{len(part):x}\r\n".encode() + part + b"\r\n" if self.framing == "chunked" else part)
+                await writer.drain()
+                await asyncio.sleep(0.01)
+        finally:
+            writer.close()  # mid-body: no terminating chunk, no final event
+
+    async def __aenter__(self) -> CutOffServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
