@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -230,6 +231,30 @@ ALLOW_PRIVATE_OUTBOUND = env.bool("ALLOW_PRIVATE_OUTBOUND", default=False)
 PROVIDER_ENCRYPTION_KEY = env.str("PROVIDER_ENCRYPTION_KEY", default="")
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=60.0)
 PROVIDER_MAX_RETRIES = env.int("PROVIDER_MAX_RETRIES", default=2)
+
+
+def _fallback_chains(raw: str) -> dict[str, list[str]]:
+    """``MODEL_FALLBACKS``: ``model=fallback1,fallback2;other=fallback3`` (model ids of the catalogue)."""
+    chains: dict[str, list[str]] = {}
+    for entry in filter(None, (e.strip() for e in raw.split(";"))):
+        model, sep, targets = entry.partition("=")
+        chain = [t.strip() for t in targets.split(",") if t.strip()]
+        if not sep or not model.strip() or not chain:
+            raise ImproperlyConfigured(f"MODEL_FALLBACKS: expected 'model=fallback1,fallback2', got {entry!r}")
+        chains[model.strip()] = chain
+    return chains
+
+
+# A request that names a model (or provider) gets that model or an error; other models answer
+# only along the chain configured for the named model (here, or in a ProviderConfig row's
+# ``fallbacks``). A request that names nothing uses the default provider, then DEFAULT_FALLBACKS:
+# model ids, "none" for no fallback, unset for every other configured provider by priority.
+MODEL_FALLBACKS = _fallback_chains(env.str("MODEL_FALLBACKS", default=""))
+_default_fallbacks = env.str("DEFAULT_FALLBACKS", default="").strip()
+DEFAULT_FALLBACKS: list[str] | None = (
+    None if not _default_fallbacks else
+    [] if _default_fallbacks.lower() == "none" else [m.strip() for m in _default_fallbacks.split(",") if m.strip()]
+)
 
 # --- REST framework and OpenAPI -------------------------------------------------------------
 REST_FRAMEWORK = {

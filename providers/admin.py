@@ -12,7 +12,7 @@ class ProviderConfigForm(forms.ModelForm):
     class Meta:
         model = ProviderConfig
         fields = ["name", "kind", "description", "base_url", "default_model", "enabled", "is_default",
-                  "priority", "timeout", "max_retries", "settings"]
+                  "priority", "timeout", "max_retries", "settings", "fallbacks"]
 
     def save(self, commit: bool = True):
         config = super().save(commit=False)

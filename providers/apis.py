@@ -91,6 +91,7 @@ def _provider_view(provider: ProviderSettings, *, row: ProviderConfig | None, de
         "is_default": provider.name == default, "circuit": breaker.status(provider.name),
         "models": [m.id for m in selectors.catalogue() if m.provider == provider.kind],
         "features": selectors.FEATURES.get(provider.kind, []),
+        "fallbacks": (row.fallbacks if row else None) or {},
     }
 
 
@@ -188,7 +189,7 @@ def _save_provider(data: dict, *, existing: ProviderConfig | None = None) -> Pro
         if key in data:
             extra[key] = data[key]
     fields = {k: data.get(k) for k in ("description", "base_url", "default_model", "enabled", "is_default",
-                                       "priority", "timeout", "max_retries")}
+                                       "priority", "timeout", "max_retries", "fallbacks")}
     return services.provider_config_save(name=name, kind=kind, api_key=api_key, settings=extra, **fields)
 
 

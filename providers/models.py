@@ -12,6 +12,19 @@ from chatplatform.api.ids import PublicIdField
 from providers.crypto import decrypt, encrypt, mask
 
 
+def fallbacks_problem(value) -> str:
+    """Why ``value`` is not a valid ``ProviderConfig.fallbacks`` mapping ("" when it is)."""
+    if not isinstance(value, dict):
+        return 'A JSON object: {"model id or *": ["fallback model id", ...]}.'
+    for key, chain in value.items():
+        if not isinstance(chain, list) or not chain or not all(isinstance(m, str) and m for m in chain):
+            return f"{key!r}: a non-empty list of model ids."
+        unknown = [m for m in chain if not Model.objects.filter(id=m).exists()]
+        if unknown:
+            return f"{key!r}: unknown model ids {unknown} (see the model catalogue)."
+    return ""
+
+
 class ProviderKind(models.TextChoices):
     OPENAI = "openai", "OpenAI (or OpenAI-compatible)"
     ANTHROPIC = "anthropic", "Anthropic"
@@ -37,6 +50,11 @@ class ProviderConfig(models.Model):
     max_retries = models.PositiveSmallIntegerField(default=2)
     # Defaults applied to calls through this provider (temperature, max_tokens, project_id, ...).
     settings = models.JSONField(default=dict, blank=True)
+    fallbacks = models.JSONField(
+        default=dict, blank=True,
+        help_text='Fallback chains for models this provider serves: {"gpt-4o": ["claude-sonnet-4.5"], '
+                  '"*": ["gemini-2.5-flash"]} ("*": any of its models without an entry of its own). '
+                  "A request naming a model falls back only along its chain.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -45,6 +63,13 @@ class ProviderConfig(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        problem = fallbacks_problem(self.fallbacks)
+        if problem:
+            raise ValidationError({"fallbacks": problem})
 
     @property
     def api_key(self) -> str:

@@ -70,9 +70,10 @@ def _env_providers() -> dict[str, ProviderSettings]:
     return found
 
 
-def _build_configured() -> tuple[list[ProviderSettings], str | None]:
+def _build_configured() -> tuple[list[ProviderSettings], str | None, dict[str, dict[str, list[str]]]]:
     providers = _env_providers()
     default_name: str | None = None
+    chains: dict[str, dict[str, list[str]]] = {}
     for row in ProviderConfig.objects.all():
         base = providers.get(row.name)
         if not row.enabled:
@@ -90,8 +91,10 @@ def _build_configured() -> tuple[list[ProviderSettings], str | None]:
         )
         if row.is_default:
             default_name = row.name
+        if isinstance(row.fallbacks, dict) and row.fallbacks:
+            chains[row.name] = row.fallbacks
     ordered = sorted(providers.values(), key=lambda p: (p.priority, p.name))
-    return ordered, default_name
+    return ordered, default_name, chains
 
 
 def configured_providers() -> list[ProviderSettings]:
@@ -106,13 +109,28 @@ def provider_settings(name: str) -> ProviderSettings | None:
 def default_provider() -> ProviderSettings | None:
     """DEFAULT_PROVIDER, else the row marked default, else the first non-local provider, else local
     (None only when an operator disabled every provider, local included)."""
-    providers, marked = _cached("configured", _build_configured)
+    providers, marked, _ = _cached("configured", _build_configured)
     by_name = {p.name: p for p in providers}
     for candidate in (settings.DEFAULT_PROVIDER, marked):
         if candidate and candidate in by_name:
             return by_name[candidate]
     remote = [p for p in providers if p.kind != "local"]
     return remote[0] if remote else by_name.get("local")
+
+
+def fallback_chain(model: Model, *, provider: str | None = None) -> list[str]:
+    """The model ids that may answer when ``model`` fails, in order: a ProviderConfig row's
+    ``fallbacks`` (the named provider's, else the first configured provider of the model's kind
+    with an entry; the model's own entry, else ``"*"``), else ``MODEL_FALLBACKS``. Empty: none."""
+    providers, _, chains = _cached("configured", _build_configured)
+    candidates = [p for p in providers if p.name == provider] if provider else [
+        p for p in providers if p.kind == model.provider]
+    for candidate in candidates:
+        rows = chains.get(candidate.name) or {}
+        chain = rows.get(model.id) or rows.get("*")
+        if chain:
+            return [m for m in chain if m != model.id]
+    return [m for m in settings.MODEL_FALLBACKS.get(model.id, []) if m != model.id]
 
 
 def default_provider_name() -> str:

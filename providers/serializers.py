@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from providers.models import Model, ProviderKind
+from providers.models import Model, ProviderKind, fallbacks_problem
 
 
 class CostSerializer(serializers.Serializer):
@@ -51,6 +51,8 @@ class ProviderOutput(serializers.Serializer):
     circuit = serializers.CharField()
     models = serializers.ListField(child=serializers.CharField())
     features = serializers.ListField(child=serializers.CharField())
+    fallbacks = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                      help_text="Fallback chains for this provider's models (model id or `*`).")
 
 
 class ProviderWriteInput(serializers.Serializer):
@@ -70,6 +72,15 @@ class ProviderWriteInput(serializers.Serializer):
     max_tokens = serializers.IntegerField(min_value=1, max_value=200000, required=False)
     validate_key = serializers.BooleanField(required=False, default=True,
                                             help_text="Make a real call with the key before saving.")
+    fallbacks = serializers.JSONField(
+        required=False, help_text='Fallback chains: {"gpt-4o": ["claude-sonnet-4.5"], "*": ["gemini-2.5-flash"]} '
+                                  '("*": any of this provider\'s models without an entry). {} clears them.')
+
+    def validate_fallbacks(self, value):
+        problem = fallbacks_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
 
 class ProbeInput(serializers.Serializer):

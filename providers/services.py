@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import transaction
 
 from chatplatform.api.exceptions import AppError
@@ -95,44 +96,78 @@ def _route_for(provider: ProviderSettings, model_id: str | None = None) -> Route
                  model=model if model and model.provider == provider.kind else None)
 
 
-def plan_routes(call: ChatCall) -> list[Route]:
-    """Primary route(s) for the request, then the fallback chain (other providers by priority).
+def _routes_serving(model: Model, providers: list[ProviderSettings]) -> list[Route]:
+    """A route through every configured provider of the model's kind (the same model, several
+    deployments: e.g. OpenAI itself and an OpenAI-compatible backup)."""
+    return [_route_for(p, model.id) for p in providers if p.kind == model.provider]
 
-    When the requested model's provider is not configured, the fallback chain answers instead
-    (the response names the model that did).
+
+def _chain_routes(model_ids: list[str], providers: list[ProviderSettings], used: set[tuple[str, str]]) -> list[Route]:
+    routes: list[Route] = []
+    for model_id in model_ids:
+        model = selectors.catalogue_model(model_id)
+        if model is None:
+            continue  # a chain naming a model the operator removed: skipped
+        for route in _routes_serving(model, providers):
+            if (route.provider.name, route.model_id) not in used:
+                used.add((route.provider.name, route.model_id))
+                routes.append(route)
+    return routes
+
+
+def plan_routes(call: ChatCall) -> list[Route]:
+    """The routes to try, in order.
+
+    A request that names a provider or a model gets that model (from the named provider, or from
+    any configured provider serving it) or an error; other models answer only along the fallback
+    chain the operator configured for it (``MODEL_FALLBACKS``, ``ProviderConfig.fallbacks``). A
+    request that names nothing goes to the default provider, then along the default chain
+    (``DEFAULT_FALLBACKS``, or every other configured provider by priority). ``fallback=False``
+    (anonymous callers, probes, chatbot endpoints) means the first choice only.
     """
     if call.endpoint is not None:
         return [Route(provider=call.endpoint, model_id=call.model or call.endpoint.default_model,
                       upstream_model=call.model or call.endpoint.default_model)]
     providers = selectors.configured_providers()
-    primary: list[Route] = []
+    if not call.provider and not call.model:
+        default = selectors.default_provider()
+        if default is None:
+            raise ProviderNotConfigured("No provider is enabled: an operator disabled them all.", status_code=503,
+                                        code="NO_PROVIDER")
+        routes = [_route_for(default)]
+        if call.fallback:
+            used = {(routes[0].provider.name, routes[0].model_id)}
+            if settings.DEFAULT_FALLBACKS is None:
+                routes += [_route_for(p) for p in providers if p.name != default.name]
+            else:
+                routes += _chain_routes(settings.DEFAULT_FALLBACKS, providers, used)
+        return routes
+
+    model = selectors.catalogue_model(call.model) if call.model else None
     if call.provider:
         chosen = selectors.provider_settings(call.provider)
         if chosen is None:
             raise ProviderNotConfigured(f"Provider '{call.provider}' is not configured.",
                                         details={"provider": [f"'{call.provider}' is not configured."]})
-        if call.model:
-            model = selectors.catalogue_model(call.model)
-            if model is not None and model.provider != chosen.kind:
-                raise AppError(f"Model '{call.model}' is not served by provider '{call.provider}'.",
-                               status_code=422, details={"model": ["Not served by that provider."]})
-        primary.append(_route_for(chosen, call.model))
-    elif call.model:
-        model = selectors.catalogue_model(call.model)
+        if model is not None and model.provider != chosen.kind:
+            raise AppError(f"Model '{call.model}' is not served by provider '{call.provider}'.",
+                           status_code=422, details={"model": ["Not served by that provider."]})
+        routes = [_route_for(chosen, call.model)]
+        model = model or routes[0].model
+    else:
         if model is None:
             raise AppError(f"Unknown model '{call.model}'.", status_code=422,
                            details={"model": [f"Unknown model '{call.model}'. See GET /api/v1/models."]})
-        primary = [_route_for(p, model.id) for p in providers if p.kind == model.provider]
-    else:
-        default = selectors.default_provider()
-        if default is None:
-            raise ProviderNotConfigured("No provider is enabled: an operator disabled them all.", status_code=503,
-                                        code="NO_PROVIDER")
-        primary.append(_route_for(default))
-    if call.fallback or not primary:
-        used = {r.provider.name for r in primary}
-        primary += [_route_for(p) for p in providers if p.name not in used]
-    return primary
+        routes = _routes_serving(model, providers)
+    if call.fallback and model is not None:
+        used = {(r.provider.name, r.model_id) for r in routes}
+        routes += _chain_routes(selectors.fallback_chain(model, provider=call.provider), providers, used)
+    if not routes:
+        raise ProviderNotConfigured(
+            f"Model '{call.model}' needs the '{model.provider}' provider, which is not configured here.",
+            details={"model": [f"Its provider ({model.provider}) is not configured. GET /api/v1/models "
+                               "shows which models are available."]})
+    return routes
 
 
 def check_parameters(call: ChatCall, model: Model | None) -> None:
@@ -312,9 +347,12 @@ class _FallBack(Exception):
 def chat_stream(call: ChatCall) -> ChatStream:
     """Plan and validate synchronously-resolved routes, then return the stream (not started).
     Use :func:`achat_stream` from async code."""
-    routes = plan_routes(call)
     requested = selectors.catalogue_model(call.model) if call.model and call.endpoint is None else None
-    check_parameters(call, requested or (routes[0].model if routes else None))
+    if requested is not None:
+        check_parameters(call, requested)  # what the request asked for is wrong: say so first
+    routes = plan_routes(call)
+    if requested is None:
+        check_parameters(call, routes[0].model if routes else None)
     if routes:
         _request_for(call, routes[0])  # a message too long for the model's context: 422 now, not mid-stream
     return ChatStream(call, routes)

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from chatplatform.api.exceptions import AppError
 from providers import services
 from providers.adapters.base import ChatMessage
-from providers.errors import ProviderError, ProviderRateLimited
+from providers.errors import ProviderError, ProviderNotConfigured, ProviderRateLimited
 from providers.models import Model, UsageRecord
 from providers.reliability import breaker
 from providers.tests.fakeserver import Step
@@ -155,10 +155,19 @@ async def test_bad_parameters_are_refused_naming_the_field(openai_configured, kw
     assert not openai_configured.calls
 
 
-async def test_unconfigured_models_provider_falls_back_to_a_configured_one(openai_configured):
+async def test_a_named_model_whose_provider_is_not_configured_is_refused(openai_configured):
+    with pytest.raises(ProviderNotConfigured) as caught:
+        await services.achat_stream(call(model="claude-sonnet-4.5"))
+    assert caught.value.status_code == 400 and "model" in caught.value.details
+    assert not openai_configured.calls
+
+
+async def test_a_configured_chain_answers_for_an_unconfigured_model(openai_configured, settings):
+    settings.MODEL_FALLBACKS = {"claude-sonnet-4.5": ["gpt-4o"]}
     openai_configured.push(Step(text=TEXT))
     result = await services.chat_complete(call(model="claude-sonnet-4.5"))
-    assert (result.provider, result.model) == ("openai", "gpt-4o-mini")
+    assert (result.provider, result.model) == ("openai", "gpt-4o")  # the answer names the model that answered
+    assert openai_configured.calls[0].body["model"] == "gpt-4o"
 
 
 async def test_history_is_trimmed_oldest_first_keeping_system(openai_configured):
