@@ -12,30 +12,10 @@ from asgiref.sync import sync_to_async
 from accounts.services import api_key_create
 from chats.tests.test_sse import asgi_request, bearer, data_events
 from providers.models import UsageRecord
-from providers.tests.fakeserver import FakeServer, Step
+from providers.tests.fakeserver import Step
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-async def _with_lifespan(scope, receive, send):
-    """Our ASGI app, plus the lifespan handshake uvicorn starts with (Channels' router has none)."""
-    from chatplatform.asgi import application
-
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    await application(scope, receive, send)
-
-
-@pytest.fixture(scope="module")
-def gateway_url():
-    with FakeServer(_with_lifespan) as server:
-        yield server.url
 
 
 @pytest.fixture

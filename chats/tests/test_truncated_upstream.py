@@ -10,7 +10,6 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
 from chats.models import Message
-from chats.tests.test_openai_compat import gateway_url  # noqa: F401 - a fixture
 from chats.tests.test_sse import asgi_request, bearer, data_events
 from chats.tests.test_websocket_common import access_token, frames_until, open_ws
 from providers.tests.fakeserver import Step
