@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from operator import attrgetter
 
 from asgiref.sync import async_to_sync
 from django.utils import timezone
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatplatform.api.exceptions import AppError
+from chatplatform.api.pagination import PAGE_LIMIT_DEFAULT, page_query_serializer, paginate
 from chatplatform.api.permissions import AdminAPIView, AdminAuthMixin, AdminForWrites, OpenOrAuthenticated
 from providers import registry, selectors, services
 from providers.adapters.base import ProviderSettings
@@ -54,15 +56,35 @@ def _available_ids(models: list[Model]) -> set[str]:
 # --- models (seed 001) ------------------------------------------------------------------------
 
 
+MODEL_SORT_FIELDS = ["id", "name", "provider", "context_length", "max_output_tokens", "created_at"]
+ModelPageQuery = page_query_serializer(MODEL_SORT_FIELDS)
+
+
 class ModelListApi(APIView):
     permission_classes = [OpenOrAuthenticated]
 
-    @extend_schema(tags=TAGS, responses={200: ModelOutput(many=True)},
-                   description="The model catalogue. Anonymous callers see the public models only.")
+    @extend_schema(tags=TAGS, parameters=[ModelPageQuery], responses={200: ModelOutput(many=True)},
+                   description="The model catalogue (anonymous callers: the public models only), as seed 001 "
+                               "shows it: a bare list. With `page` or `limit` (seed 001's pagination), the "
+                               "answer is `{\"data\": [...], \"pagination\": {page, limit, total, pages, has_next, "
+                               "has_prev}}`. `sort` (one of " + ", ".join(MODEL_SORT_FIELDS) + ") and `order` "
+                               "(asc/desc) order either form. The total is also in `X-Total-Count`.")
     def get(self, request: Request) -> Response:
+        query = ModelPageQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
         models = selectors.catalogue(public_only=not request.user.is_authenticated)
-        data = ModelOutput(models, many=True, context={"available_ids": _available_ids(models)}).data
-        return Response(data, headers={"X-Total-Count": str(len(data))})
+        if params.get("sort"):
+            models.sort(key=attrgetter(params["sort"]))
+        if params["order"] == "desc":
+            models.reverse()
+        headers = {"X-Total-Count": str(len(models))}
+        if "page" not in params and "limit" not in params:
+            return Response(ModelOutput(models, many=True, context={"available_ids": _available_ids(models)}).data,
+                            headers=headers)
+        page, meta = paginate(models, page=params.get("page", 1), limit=params.get("limit", PAGE_LIMIT_DEFAULT))
+        data = ModelOutput(page, many=True, context={"available_ids": _available_ids(page)}).data
+        return Response({"data": data, "pagination": meta}, headers=headers)
 
 
 class ModelDetailApi(APIView):

@@ -105,6 +105,7 @@ class Model(models.Model):
     enabled = models.BooleanField(default=True)
     public = models.BooleanField(default=False, help_text="Served to anonymous callers (seed 001's open API).")
     sort_order = models.PositiveIntegerField(default=100)
+    created_at = models.DateTimeField(default=timezone.now, help_text="When the model joined the catalogue.")
 
     class Meta:
         ordering = ["sort_order", "id"]

@@ -141,3 +141,44 @@ def test_every_provider_disabled_is_a_clear_503_not_a_crash(openai_configured, a
     assert auth_client.get("/api/v1/gemini/providers").json()["default_provider"] == ""
     response = auth_client.post("/api/v1/chat/message", {"message": "Hi"}, format="json")
     assert response.status_code == 503 and response.json()["code"] == "NO_PROVIDER"
+
+
+def test_models_seed001_pagination(openai_configured, auth_client):
+    everything = auth_client.get("/api/v1/models").json()
+    assert isinstance(everything, list)  # no paging asked for: seed 001's bare list
+    response = auth_client.get("/api/v1/models?page=1&limit=1&sort=created_at&order=desc")
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["data"]) == 1
+    assert body["pagination"] == {"page": 1, "limit": 1, "total": len(everything), "pages": len(everything),
+                                  "has_next": True, "has_prev": False}
+    assert response["X-Total-Count"] == str(len(everything))
+
+    by_name = auth_client.get("/api/v1/models?sort=name&order=desc").json()
+    assert [m["name"] for m in by_name] == sorted((m["name"] for m in everything), reverse=True)
+    second = auth_client.get("/api/v1/models?page=2&limit=3&sort=id").json()
+    assert [m["id"] for m in second["data"]] == sorted(m["id"] for m in everything)[3:6]
+    assert second["pagination"]["has_prev"] is True
+    last = auth_client.get(f"/api/v1/models?page={len(everything)}&limit=1").json()
+    assert last["pagination"]["has_next"] is False and len(last["data"]) == 1
+    assert auth_client.get("/api/v1/models?page=99&limit=50").json()["data"] == []
+
+
+def test_models_newest_first_by_created_at(openai_configured, auth_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from providers.models import Model
+
+    Model.objects.create(id="brand-new", provider="openai", upstream_name="brand-new", name="Brand new",
+                         created_at=timezone.now() + timedelta(days=1))
+    body = auth_client.get("/api/v1/models?page=1&limit=1&sort=created_at&order=desc").json()
+    assert body["data"][0]["id"] == "brand-new"
+
+
+@pytest.mark.parametrize("query, field", [("page=0", "page"), ("limit=101", "limit"), ("limit=abc", "limit"),
+                                          ("sort=price", "sort"), ("order=sideways", "order")])
+def test_models_pagination_refuses_bad_parameters(openai_configured, auth_client, query, field):
+    response = auth_client.get(f"/api/v1/models?{query}")
+    assert response.status_code == 422 and field in response.json()["details"]
