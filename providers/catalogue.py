@@ -1,7 +1,8 @@
 """The model catalogue shipped with the product (the models the seeds name, plus the local one).
 
-Loaded by a data migration and by ``seed_data``; operators edit rows in the Django admin.
-Costs are USD per 1,000 tokens (input, output).
+Loaded by data migrations and by ``seed_data``; operators edit rows in the Django admin.
+Costs are USD per 1,000 tokens (input, output). ``public`` models are the ones seed 001's open
+routes offer anonymous callers: at least one inexpensive model of every provider kind.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ CATALOGUE: list[dict] = [
          description="Claude Sonnet 4.5 (Anthropic)", context_length=200000, max_output_tokens=64000,
          capabilities=[*CHAT, "code", "analysis", "extended_thinking"], input_cost_per_1k="0.003",
          output_cost_per_1k="0.015", max_temperature=1.0),
+    dict(id="claude-haiku-4.5", provider="anthropic", upstream_name="claude-haiku-4-5", name="Claude Haiku 4.5",
+         description="Claude Haiku 4.5 (Anthropic): fast and inexpensive", context_length=200000,
+         max_output_tokens=64000, capabilities=[*CHAT, "code", "extended_thinking"], input_cost_per_1k="0.001",
+         output_cost_per_1k="0.005", max_temperature=1.0, public=True),
     dict(id="claude-opus-4.1", provider="anthropic", upstream_name="claude-opus-4-1", name="Claude Opus 4.1",
          description="Claude Opus 4.1 (Anthropic)", context_length=200000, max_output_tokens=32000,
          capabilities=[*CHAT, "code", "analysis", "extended_thinking"], input_cost_per_1k="0.015",

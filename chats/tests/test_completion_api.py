@@ -417,3 +417,18 @@ async def test_routes_are_in_the_openapi_schema(openai_configured):
                  "/api/v1/chat/completions", "/v1/chat/completions", "/v1/models", "/v1/embeddings"):
         assert path in paths
     assert "text/event-stream" in paths["/api/v1/chat/stream"]["post"]["responses"]["200"]["content"]
+
+
+async def test_open_routes_offer_a_public_model_of_every_configured_provider(all_providers_configured):
+    from rest_framework.test import APIClient
+
+    listed = await sync_to_async(lambda: APIClient().get("/api/v1/models").json())()
+    kinds = {m["provider"] for m in listed if m["available"]}
+    assert {"openai", "anthropic", "gemini"} <= kinds  # anonymous callers see each configured provider
+    assert all(m["public"] for m in listed)
+    all_providers_configured["anthropic"].push(Step(text="Claude, anonymously."))
+    response = await asgi_request("POST", "/api/v1/chat/completion",
+                                  json_body={"message": "Hi", "model": "claude-haiku-4.5"})
+    assert response.status == 200, response.body
+    assert (response.json()["model"], response.json()["provider"]) == ("claude-haiku-4.5", "anthropic")
+    assert all_providers_configured["anthropic"].calls[-1].body["model"] == "claude-haiku-4-5"
