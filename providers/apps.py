@@ -11,10 +11,13 @@ class ProvidersConfig(AppConfig):
         from providers import selectors
         from providers.models import Model, ProviderConfig
 
+        def _announce(*args, **kwargs) -> None:
+            selectors.announce_change()
+
         def _invalidate(*args, **kwargs) -> None:
             selectors.invalidate()
 
         for model in (ProviderConfig, Model):
-            post_save.connect(_invalidate, sender=model, dispatch_uid=f"providers-invalidate-save-{model.__name__}")
-            post_delete.connect(_invalidate, sender=model, dispatch_uid=f"providers-invalidate-del-{model.__name__}")
+            post_save.connect(_announce, sender=model, dispatch_uid=f"providers-invalidate-save-{model.__name__}")
+            post_delete.connect(_announce, sender=model, dispatch_uid=f"providers-invalidate-del-{model.__name__}")
         setting_changed.connect(_invalidate, dispatch_uid="providers-invalidate-settings")

@@ -1,18 +1,24 @@
 """Provider reads: which providers are configured (environment + ProviderConfig rows), the
 default provider/model, and the catalogue.
 
-The resolved configuration is cached in-process for a few seconds and dropped at once when a
-ProviderConfig row changes in this process (other workers pick it up within the TTL).
+The resolved configuration is cached in-process for a few seconds. A change to a ProviderConfig
+or catalogue row drops it at once in this process and bumps a version number in the shared cache
+(Redis in production); every worker compares that number once per request (or every quarter
+second outside requests) and drops its copy when it moved, so a change made through one worker is
+seen by the next request on any other.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError
 
+from chatplatform.api.context import current_request_id
 from chatplatform.api.exceptions import AppError
 from providers.adapters.base import ProviderSettings
 from providers.catalogue import LOCAL_MODEL_ID
@@ -26,11 +32,16 @@ FEATURES = {
     "local": ["chat", "completion", "streaming"],
 }
 _TTL_SECONDS = 5.0
+_VERSION_KEY = "providers:config-version"
+_VERSION_CHECK_SECONDS = 0.25  # outside a request (Celery, WebSocket frames)
 _lock = threading.Lock()
 _cache: dict[str, tuple[float, object]] = {}
+_seen: dict[str, object] = {"version": None, "request": None, "at": -1.0}
+logger = logging.getLogger(__name__)
 
 
 def invalidate() -> None:
+    """Drop this process's copy of the configuration (and the adapters built from it)."""
     with _lock:
         _cache.clear()
     from providers import registry
@@ -38,7 +49,42 @@ def invalidate() -> None:
     registry.clear()
 
 
+def announce_change() -> None:
+    """A provider or catalogue row changed: drop this process's copy, and tell the other workers
+    (through the shared cache) to drop theirs."""
+    invalidate()
+    try:
+        try:
+            cache.incr(_VERSION_KEY)
+        except ValueError:  # no version yet
+            if not cache.add(_VERSION_KEY, 1, timeout=None):
+                cache.incr(_VERSION_KEY)
+    except Exception:  # the shared cache is away: other workers catch up within the TTL
+        logger.warning("Could not announce a provider configuration change to other workers")
+
+
+def _follow_other_workers() -> None:
+    """Drop the local copy when another worker changed the configuration (see the module docstring)."""
+    request_id = current_request_id()
+    now = time.monotonic()
+    if request_id is not None:
+        if request_id == _seen["request"]:
+            return
+    elif now - float(_seen["at"]) < _VERSION_CHECK_SECONDS:  # type: ignore[arg-type]
+        return
+    try:
+        version = cache.get(_VERSION_KEY)
+    except Exception:  # the shared cache is away: keep the local copy (and its TTL)
+        return
+    with _lock:
+        _seen["request"], _seen["at"] = request_id, now
+        if version != _seen["version"]:
+            _seen["version"] = version
+            _cache.clear()
+
+
 def _cached(key: str, build):
+    _follow_other_workers()
     now = time.monotonic()
     with _lock:
         hit = _cache.get(key)
@@ -107,11 +153,13 @@ def provider_settings(name: str) -> ProviderSettings | None:
 
 
 def default_provider() -> ProviderSettings | None:
-    """DEFAULT_PROVIDER, else the row marked default, else the first non-local provider, else local
-    (None only when an operator disabled every provider, local included)."""
+    """The provider an operator marked default at runtime (``is_default``: ``/gemini/configure``,
+    ``/providers``, the Django admin), else DEFAULT_PROVIDER, else the first non-local provider,
+    else local (None only when an operator disabled every provider, local included). The runtime
+    choice wins: it is the later, explicit one; the environment is the starting point."""
     providers, marked, _ = _cached("configured", _build_configured)
     by_name = {p.name: p for p in providers}
-    for candidate in (settings.DEFAULT_PROVIDER, marked):
+    for candidate in (marked, settings.DEFAULT_PROVIDER):
         if candidate and candidate in by_name:
             return by_name[candidate]
     remote = [p for p in providers if p.kind != "local"]
@@ -139,8 +187,15 @@ def default_provider_name() -> str:
 
 
 def default_model_for(provider: ProviderSettings) -> str:
-    if settings.DEFAULT_MODEL and provider.name == default_provider_name():
-        return settings.DEFAULT_MODEL
+    """The model a request naming nothing gets from ``provider``: DEFAULT_MODEL for the default
+    provider when that provider serves it and no row set a model of its own, else the provider's
+    default model, else its first catalogue model."""
+    providers, marked, _ = _cached("configured", _build_configured)
+    if settings.DEFAULT_MODEL and provider.name == default_provider_name() and not (
+            provider.name == marked and provider.default_model):
+        model = catalogue_model(settings.DEFAULT_MODEL)
+        if model is None or model.provider == provider.kind:
+            return settings.DEFAULT_MODEL
     if provider.default_model:
         return provider.default_model
     first = Model.objects.filter(provider=provider.kind, enabled=True).order_by("sort_order", "id").first()

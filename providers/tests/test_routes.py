@@ -182,3 +182,54 @@ def test_models_newest_first_by_created_at(openai_configured, auth_client):
 def test_models_pagination_refuses_bad_parameters(openai_configured, auth_client, query, field):
     response = auth_client.get(f"/api/v1/models?{query}")
     assert response.status_code == 422 and field in response.json()["details"]
+
+
+@pytest.fixture
+def secret_admin(settings):
+    settings.ADMIN_SECRET_KEY = "configure-secret-0123456789abcdef"
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {settings.ADMIN_SECRET_KEY}")
+    return client
+
+
+SEED000_CONFIGURE = {"provider": "gemini", "model": "gemini-pro", "temperature": 0.8, "max_tokens": 1500,
+                     "is_default": True}
+
+
+def test_gemini_configure_is_default_changes_the_default(all_providers_configured, auth_client, secret_admin):
+    assert auth_client.get("/api/v1/gemini/providers").json()["default_provider"] == "openai"
+    response = secret_admin.post("/api/v1/gemini/configure", SEED000_CONFIGURE, format="json")
+    assert response.status_code == 200 and response.json()["is_default"] is True
+    assert auth_client.get("/api/v1/gemini/providers").json()["default_provider"] == "gemini"
+    all_providers_configured["gemini"].push(Step(text="From Gemini."))
+    reply = auth_client.post("/api/v1/chat/message", {"message": "Hello"}, format="json").json()
+    assert (reply["provider_used"], reply["model_used"], reply["response"]) == ("gemini", "gemini-pro", "From Gemini.")
+    sent = all_providers_configured["gemini"].calls[-1].body
+    assert sent["generationConfig"]["temperature"] == 0.8 and sent["generationConfig"]["maxOutputTokens"] == 1500
+
+
+def test_runtime_default_wins_over_the_environment(all_providers_configured, auth_client, secret_admin, settings):
+    settings.DEFAULT_PROVIDER, settings.DEFAULT_MODEL = "openai", "gpt-4o"
+    assert auth_client.get("/api/v1/gemini/providers").json()["default_provider"] == "openai"
+    secret_admin.post("/api/v1/gemini/configure", SEED000_CONFIGURE, format="json")
+    assert auth_client.get("/api/v1/gemini/providers").json()["default_provider"] == "gemini"
+    all_providers_configured["gemini"].push(Step(text="Still Gemini."))
+    reply = auth_client.post("/api/v1/chat/message", {"message": "Hello"}, format="json").json()
+    # DEFAULT_MODEL names an OpenAI model: it never reaches the Gemini default.
+    assert (reply["provider_used"], reply["model_used"]) == ("gemini", "gemini-pro")
+
+
+def test_a_change_made_by_another_worker_is_seen_by_the_next_request(all_providers_configured, auth_client):
+    from django.core.cache import cache
+
+    from providers import selectors
+
+    assert auth_client.get("/api/v1/gemini/providers").json()["default_provider"] == "openai"  # now cached here
+    # Another worker marks gemini the default: bulk_create sends no signal in this process, as a
+    # write in another process would not.
+    ProviderConfig.objects.bulk_create([ProviderConfig(name="gemini", kind="gemini", is_default=True)])
+    assert auth_client.get("/api/v1/gemini/providers").json()["default_provider"] == "openai"  # stale copy
+    # ... and its signal announced the change through the shared cache, as announce_change() does.
+    if not cache.add(selectors._VERSION_KEY, 1, timeout=None):
+        cache.incr(selectors._VERSION_KEY)
+    assert auth_client.get("/api/v1/gemini/providers").json()["default_provider"] == "gemini"
