@@ -31,6 +31,7 @@ from accounts.serializers import (
     RegisterInput,
     auth_payload,
 )
+from chatplatform.api.exceptions import AppError
 from chatplatform.api.net import client_ip
 
 AUTH_TAG = ["auth"]
@@ -167,11 +168,16 @@ class PreferencesApi(APIView):
 
 class AccountApi(APIView):
     @extend_schema(tags=USER_TAG, request=DeleteAccountInput, responses={200: MessageOutput},
-                   description="Requires the current password in the body; deletes the user's data.")
+                   description="Deletes the account and everything it owns. Only a signed-in session (a JWT "
+                               "access token) may do it, as seed 000 shows, with no body; a `password`, if sent, "
+                               "must be the current one. API keys and chatbot keys get 403.")
     def delete(self, request: Request) -> Response:
+        if not isinstance(request.auth, AccessToken):
+            raise AppError("Only a signed-in session can delete the account: use an access token, "
+                           "not an API key.", status_code=403, code="SESSION_REQUIRED")
         data = _valid(DeleteAccountInput, request)
         user_id = request.user.id
-        services.user_delete_account(user=request.user, password=data["password"])
+        services.user_delete_account(user=request.user, password=data.get("password"))
         return Response({"message": "Account and all data deleted", "user_id": user_id})
 
 

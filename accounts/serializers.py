@@ -186,7 +186,8 @@ class PreferencesSerializer(serializers.Serializer):
 
 
 class DeleteAccountInput(serializers.Serializer):
-    password = fields.TextField(max_length=128, trim_whitespace=False)
+    password = fields.TextField(max_length=128, trim_whitespace=False, required=False,
+                                help_text="Optional; when sent it must be the current password.")
 
 
 class MessageOutput(serializers.Serializer):

@@ -310,9 +310,10 @@ def user_update_preferences(*, user: User, preferences: dict[str, Any], replace:
 
 
 @transaction.atomic
-def user_delete_account(*, user: User, password: str) -> None:
-    """Delete the account and, through cascades, everything it owns."""
-    if not user.check_password(password):
+def user_delete_account(*, user: User, password: str | None = None) -> None:
+    """Delete the account and, through cascades, everything it owns. A ``password``, when given,
+    must be the current one (the caller decides whether the credential itself suffices)."""
+    if password is not None and not user.check_password(password):
         raise AppError("Password is incorrect.", status_code=400, code="INVALID_PASSWORD",
                        details={"password": ["Password is incorrect."]})
     OutstandingToken.objects.filter(user=user).delete()

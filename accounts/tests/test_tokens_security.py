@@ -288,10 +288,43 @@ def test_delete_account_wrong_password_is_400_and_deletes_nothing(auth_client, u
     assert auth_client.get(ME).status_code == 200
 
 
-def test_delete_account_without_password_is_422(auth_client, user):
-    body = assert_envelope(auth_client.delete(ACCOUNT, {}, format="json"), 422)
+def test_delete_account_with_the_bearer_token_alone_as_seed_000_shows(auth_client, user):
+    response = auth_client.delete(ACCOUNT)  # no body at all
 
-    assert "password" in body["details"]
+    assert response.status_code == 200, response.content
+    assert not User.objects.filter(pk=user.pk).exists()
+
+
+def test_delete_account_with_an_empty_json_body(auth_client, user):
+    assert auth_client.delete(ACCOUNT, {}, format="json").status_code == 200
+    assert not User.objects.filter(pk=user.pk).exists()
+
+
+@pytest.mark.parametrize("body", [None, "right", "wrong"])
+@pytest.mark.parametrize("header", ["HTTP_X_API_KEY", "HTTP_AUTHORIZATION"])
+def test_an_api_key_never_deletes_the_account(user, password, api_key_for, body, header):
+    raw_key = api_key_for(user)["api_key"]
+    client = APIClient()
+    client.credentials(**{header: raw_key if header == "HTTP_X_API_KEY" else f"ApiKey {raw_key}"})
+    data = None if body is None else {"password": password if body == "right" else "nope"}
+
+    response = client.delete(ACCOUNT, data, format="json")
+
+    assert assert_envelope(response, 403)["code"] == "SESSION_REQUIRED"
+    assert User.objects.filter(pk=user.pk).exists()
+
+
+def test_a_chatbot_key_never_deletes_the_account(user, password):
+    from support.services import chatbot_api_key_create, chatbot_create
+
+    bot = chatbot_create(owner=user, name="Bot")
+    _, raw = chatbot_api_key_create(chatbot=bot)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    response = client.delete(ACCOUNT, {"password": password}, format="json")
+
+    assert response.status_code == 403
     assert User.objects.filter(pk=user.pk).exists()
 
 
