@@ -126,19 +126,24 @@ def _set_status(log: CustomerLog, status: str) -> None:
     log.status = status
 
 
+OWNER_STATUSES = {CustomerLog.Status.RESOLVED, CustomerLog.Status.CLOSED}
+
+
 @transaction.atomic
 def customer_log_update(*, log: CustomerLog, actor, title: str | None = None, description: str | None = None,
                         category: str | None = None, priority: str | None = None, log_type: str | None = None,
                         status: str | None = None) -> CustomerLog:
-    """Edit a log. The owner may change its text, category, priority and type, and may close it;
-    any other status change needs staff. ``resolved_at`` is set on resolving and cleared on
-    reopening (open / in_progress)."""
+    """Edit a log. The owner may change its text, category, priority and type, and may mark it
+    resolved or closed (seed 003's example has the owner send ``{"status": "resolved", ...}``);
+    reopening it (open / in_progress) is staff work. Staff may do anything; anyone else gets 404.
+    ``resolved_at`` is set on resolving and cleared on reopening."""
     is_staff = bool(getattr(actor, "is_staff", False))
     if not is_staff and log.user_id != getattr(actor, "pk", None):
         raise AppError("Customer log not found.", status_code=404)
-    if status is not None and status != log.status and not is_staff and status != CustomerLog.Status.CLOSED:
-        raise AppError("Only support staff can change a log's status (you may close your own log).",
-                       status_code=403, details={"status": ["Owners may only set 'closed'."]})
+    if status is not None and status != log.status and not is_staff and status not in OWNER_STATUSES:
+        raise AppError("Only support staff can reopen a log or set it in progress (you may resolve or close "
+                       "your own log).", status_code=403,
+                       details={"status": ["Owners may only set 'resolved' or 'closed'."]})
     for field, value in (("title", title), ("description", description)):
         if value is not None:
             setattr(log, field, value.strip())

@@ -149,16 +149,16 @@ def test_seed_003_update_example_and_the_status_rules(alice, staff, client_of):
     assert (body["description"], body["priority"], body["category"]) == ("Updated description", "high", "technical")
     assert body["updated_at"] is not None and body["status"] == "open"
 
-    # Seed 003's example body: {"status": "resolved", "description": ...}. Resolving is staff work.
+    # Seed 003's example body, sent by the log's owner: {"status": "resolved", "description": ...}.
     seed_body = {"status": "resolved", "description": "Updated description with resolution details"}
-    refused = owner.put(url, seed_body, format="json")
-    assert refused.status_code == 403 and "status" in refused.json()["details"]
-    assert CustomerLog.objects.get(pk=log.pk).status == "open"
-
-    resolved = agent.put(url, seed_body, format="json").json()
+    response = owner.put(url, seed_body, format="json")
+    assert response.status_code == 200, response.content
+    resolved = response.json()
     assert resolved["status"] == "resolved" and resolved["resolved_at"] is not None
     assert resolved["description"] == seed_body["description"]
     first_resolved_at = resolved["resolved_at"]
+    assert owner.put(url, {"status": "in_progress"}, format="json").status_code == 403  # reopening is staff work
+    assert CustomerLog.objects.get(pk=log.pk).status == "resolved"
     again = agent.put(url, {"status": "resolved"}, format="json").json()
     assert again["resolved_at"] == first_resolved_at  # re-sending the same status changes nothing
 
@@ -281,3 +281,13 @@ def test_customer_log_open_from_chat_opens_once_per_conversation(alice):
     assert "ticket " + third.id in services.escalation_notice(third)
     no_conversation = services.customer_log_open_from_chat(user=alice, question="Help", conversation_id=None)
     assert no_conversation.conversation_id == ""
+
+
+def test_someone_elses_log_is_404_for_every_change(alice, bob, client_of):
+    log = make_log(alice)
+    url = f"{LOGS}/{log.id}"
+    for body in ({"status": "resolved"}, {"status": "closed"}, {"description": "hijack"}):
+        response = client_of(bob).put(url, body, format="json")
+        assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
+    unchanged = CustomerLog.objects.get(pk=log.pk)
+    assert unchanged.status == "open" and unchanged.description != "hijack"
