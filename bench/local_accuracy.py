@@ -1,10 +1,11 @@
 """Accuracy of the embedded ``local`` model on simple questions (facts, arithmetic, one-line
 instructions), asked through the real ``LocalProvider.stream()``: the path a chat turn takes.
 
-Each question is a new one-turn conversation with no system prompt (a chat's default) and no
-sampling parameters (the client set none, so the adapter's defaults apply) unless the options
-say otherwise. A reply is correct when its first non-empty line matches the question's pattern
-(a case-insensitive regular expression); answers are never looked up, the model writes them.
+Each question is a new one-turn conversation, sent as a chat turn sends it when the client sets
+nothing: no system prompt, no sampling parameters (the adapter's defaults apply) and the
+``max_tokens`` a turn asks for unasked (a quarter of the model's context); options change these.
+A reply is correct when its first non-empty line matches the question's pattern (a
+case-insensitive regular expression); answers are never looked up, the model writes them.
 
 Reruns agree: before each question the model's sampling seed is reset to ``--seed`` and its
 evaluated state is cleared (llama-cpp-python derives each call's seed from the previous one and
@@ -31,6 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from providers.adapters import local  # noqa: E402
 from providers.adapters.base import ChatMessage, ChatRequest, Finish, ProviderSettings, TextDelta, Usage  # noqa: E402
+from providers.catalogue import CATALOGUE  # noqa: E402
+
+_MODEL = next(m for m in CATALOGUE if m["id"] == local.LOCAL_MODEL_ID)
+# What a chat turn sends when the client sets no max_tokens (providers.services._request_for).
+CHAT_MAX_TOKENS = min(_MODEL["context_length"] // 4, _MODEL["max_output_tokens"])
 
 
 def number(value: int, word: str) -> str:
@@ -73,7 +79,7 @@ QUESTIONS: list[tuple[str, str, str]] = [
     ("arithmetic", "What is 3 + 3?", number(6, "six")),
     ("instruction", "Say only the word yes.", r"^\W*yes\W*$"),
     ("instruction", "Reply with the word hello and nothing else.", r"^\W*hello\W*$"),
-    ("instruction", "Repeat after me: blue sky.", r"\bblue sky\b"),
+    ("instruction", "Repeat after me: blue sky.", r"^\W*blue sky\W*$"),
     ("instruction", "Answer with one word: what is frozen water called?", r"^\W*ice\W*$"),
     ("instruction", "Write the number twelve in digits.", r"^\D*12\D*$"),
     ("instruction", "Translate thank you into French.", r"\bmerci\b"),
@@ -118,7 +124,7 @@ def provider_settings(args: argparse.Namespace) -> ProviderSettings:
 
 async def ask(provider: local.LocalProvider, question: str, args: argparse.Namespace) -> tuple[str, Usage, str]:
     request = ChatRequest(model=local.LOCAL_MODEL_ID, messages=[ChatMessage("user", question)], system=args.system,
-                          temperature=args.temperature, max_tokens=args.max_tokens)
+                          temperature=args.temperature, max_tokens=args.max_tokens or None)
     text: list[str] = []
     usage, finish = Usage(0, 0), ""
     async for event in provider.stream(request):
@@ -139,6 +145,8 @@ async def run(args: argparse.Namespace) -> list[Result]:
     for number, (category, question, pattern) in enumerate(QUESTIONS, 1):
         if args.only and not re.search(args.only, question, re.IGNORECASE):
             continue
+        while local.pending_generations():  # the previous job is still winding down on its thread
+            await asyncio.sleep(0.01)
         model.llama.reset()
         model.llama.set_seed(args.seed)
         started = time.perf_counter()
@@ -177,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--system", default=None, help="system prompt for every question (default: none)")
     parser.add_argument("--temperature", type=float, default=None,
                         help="request temperature (default: unset, the adapter's default applies)")
-    parser.add_argument("--max-tokens", type=int, default=None,
-                        help="request max_tokens (default: unset, the adapter's default applies)")
+    parser.add_argument("--max-tokens", type=int, default=CHAT_MAX_TOKENS,
+                        help=f"request max_tokens (default: {CHAT_MAX_TOKENS}, what a chat turn sends; "
+                             "0: unset, the adapter's default applies)")
     parser.add_argument("--seed", type=int, default=1234, help="sampling seed set before each question")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the adapter's)")
     parser.add_argument("--model-path", default=None, help="a GGUF file instead of the packaged model")
