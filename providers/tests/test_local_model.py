@@ -182,16 +182,26 @@ async def test_concurrent_requests_are_queued_in_order_and_both_complete(provide
     assert text_of(first) == text_of(second)  # greedy: same prompt, same reply
 
 
-async def test_queue_wait_counts_against_the_timeout(provider):
-    long = provider.stream(request(LONG, max_tokens=400))
-    async with contextlib.aclosing(long):
-        assert isinstance(await anext(long), TextDelta)  # the worker is busy now
+async def test_queue_wait_counts_against_the_timeout(provider, monkeypatch):
+    # The worker is held busy until released (a generation, however long, could end before the
+    # impatient request gives up), and every job that gets to run is recorded.
+    ran = []
+    get_model = local.get_model
+    monkeypatch.setattr(local, "get_model", lambda s: ran.append(s) or get_model(s))
+    release = threading.Event()
+    busy = local._generation_executor().submit(release.wait, 30)
+    try:
         impatient = local.LocalProvider(settings(timeout=0.3))
         started = time.perf_counter()
         with pytest.raises(ProviderTimeout):
             await collect(impatient.stream(request(max_tokens=4)))
         assert time.perf_counter() - started < 1.5
-    await wait_idle()  # the timed-out job is skipped, not run
+        assert local.pending_generations() == 1  # still queued behind the busy worker
+    finally:
+        release.set()
+    busy.result(timeout=5)
+    await wait_idle()
+    assert ran == []  # the timed-out job was skipped, not run
 
 
 async def test_capital_of_france_with_the_default_sampling(provider, model):
