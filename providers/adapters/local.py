@@ -33,19 +33,20 @@ Prompt
     reply is the assistant's one turn; the examples are prompt only and never reach it. What the
     request leaves unset comes from ``extra``, else from defaults that suit short answers
     (:data:`TRANSCRIPT_SAMPLING`: low temperature, top-k and top-p, a repeat penalty;
-    :data:`TRANSCRIPT_MAX_TOKENS`). ``bench/local_accuracy.py`` measures the result. The block is
-    evaluated in full only when a prompt's beginning differs from the previous one (llama-cpp-python
-    keeps the common prefix it has evaluated): on 2 cores the first token took about 0.45 s with the
-    whole prompt to evaluate and 0.05 s after another question.
+    :data:`TRANSCRIPT_MAX_TOKENS`). ``bench/local_accuracy.py`` measures the result. The few-shot
+    block is evaluated again only when a prompt's beginning differs from the previous one's
+    (llama-cpp-python keeps the common prefix it has evaluated): on 2 cores the first token took
+    about 0.45 s with the whole prompt to evaluate and 0.05 s after another question.
 
 Generation and concurrency
     One generation at a time per process: llama.cpp keeps one KV cache per context and the CPU is
     the bottleneck anyway. Jobs go to a dedicated single-thread executor whose work queue is FIFO,
     so concurrent requests are served in arrival order (an ``asyncio.Lock`` would be FIFO too, but
     it is bound to one event loop, and a process may run several loops). The worker iterates
-    ``create_chat_completion(stream=True)`` (``create_completion`` for a transcript) and hands each piece of text to the request's event
-    loop through an ``asyncio.Queue`` with ``loop.call_soon_threadsafe``, so ``stream()`` yields a
-    :class:`TextDelta` per token as it is produced, without blocking the loop.
+    ``create_chat_completion(stream=True)`` (``create_completion`` for a transcript) and hands each
+    piece of text to the request's event loop through an ``asyncio.Queue`` with
+    ``loop.call_soon_threadsafe``, so ``stream()`` yields a :class:`TextDelta` per token as it is
+    produced, without blocking the loop.
 
 Threads
     ``extra["n_threads"]``, default half the usable cores (llama.cpp's own default), for prompt
@@ -380,11 +381,13 @@ def _format_messages(request: ChatRequest, merge_system: bool) -> list[dict[str,
     return turns
 
 
-TRANSCRIPT_PREAMBLE = "The following is a conversation between a user and a helpful assistant who answers correctly and briefly."
+TRANSCRIPT_PREAMBLE = ("The following is a conversation between a user and a helpful assistant who answers "
+                       "correctly and briefly.")
 # Shown before every conversation with a template-less base model: a base model continues a
-# document, so a few short, direct, correct exchanges set the tone of the replies it continues
-# with far better than any instruction can. Deliberately unlike the benchmark's questions
-# (bench/local_accuracy.py): they teach the form of an answer, not answers.
+# document, so a few short, direct, correct exchanges set the form of the replies it continues
+# with far better than any instruction can. They teach the form of an answer, not answers: none
+# is a question of bench/local_accuracy.py (a test checks), which picked this set among a few
+# variants by its score over three seeds.
 TRANSCRIPT_EXAMPLES: tuple[tuple[str, str], ...] = (
     ("Hi!", "Hello! How can I help you?"),
     ("Who was the first person to walk on the Moon?", "Neil Armstrong, in 1969."),
