@@ -15,23 +15,38 @@ Loading
     module-level ``threading.Lock`` with a double check, so concurrent first requests load it once.
     ``health()`` and ``list_models()`` never load it.
 
-Chat template
-    The template stored in the GGUF when there is one (llama-cpp-python picks it up itself). The
-    shipped model is Google's *pretrained* ``gemma-3-270m`` (not the ``-it`` instruction model) and
-    its GGUF has no template; for Gemma-architecture models without one we use llama-cpp-python's
-    ``gemma`` turn format (``<start_of_turn>user`` / ``<start_of_turn>model``). Gemma has no system
-    role (that format silently drops system messages), so there the system prompt is merged into
-    the first user turn, as Gemma's own template does. With a template that raises on a system
-    message we retry with the merged form. ``extra["chat_format"]`` overrides all of this.
+Prompt
+    A model with a chat template in its GGUF is prompted with that template (llama-cpp-python
+    picks it up itself), and ``extra["chat_format"]`` names a llama-cpp-python format instead.
+    With the ``gemma`` format, which has no system role (it silently drops system messages), the
+    system prompt is merged into the first user turn, as Gemma's own template does; with a template
+    that raises on a system message we retry with the merged form.
+
+    A GGUF without a template and no ``chat_format`` is taken for a base (pretrained) model: the
+    shipped one is Google's *pretrained* ``gemma-3-270m``, not the ``-it`` instruction model. A base
+    model continues documents, so it gets one: a plain-text transcript of ``User:`` and
+    ``Assistant:`` lines that starts with the system prompt (or :data:`TRANSCRIPT_PREAMBLE` when
+    there is none), then a short fixed few-shot block (:data:`TRANSCRIPT_EXAMPLES`: a greeting, two
+    facts, a sum, a one-word instruction and a sentence, each answered briefly and correctly), then
+    the conversation, and ends with the cue ``Assistant:``. Generation stops at the next turn's
+    marker or a run of blank lines (:data:`TRANSCRIPT_STOPS`, plus the request's own stops), so the
+    reply is the assistant's one turn; the examples are prompt only and never reach it. What the
+    request leaves unset comes from ``extra``, else from defaults that suit short answers
+    (:data:`TRANSCRIPT_SAMPLING`: low temperature, top-k and top-p, a repeat penalty;
+    :data:`TRANSCRIPT_MAX_TOKENS`). ``bench/local_accuracy.py`` measures the result. The few-shot
+    block is evaluated again only when a prompt's beginning differs from the previous one's
+    (llama-cpp-python keeps the common prefix it has evaluated): on 2 cores the first token took
+    about 0.45 s with the whole prompt to evaluate and 0.05 s after another question.
 
 Generation and concurrency
     One generation at a time per process: llama.cpp keeps one KV cache per context and the CPU is
     the bottleneck anyway. Jobs go to a dedicated single-thread executor whose work queue is FIFO,
     so concurrent requests are served in arrival order (an ``asyncio.Lock`` would be FIFO too, but
     it is bound to one event loop, and a process may run several loops). The worker iterates
-    ``create_chat_completion(stream=True)`` and hands each piece of text to the request's event
-    loop through an ``asyncio.Queue`` with ``loop.call_soon_threadsafe``, so ``stream()`` yields a
-    :class:`TextDelta` per token as it is produced, without blocking the loop.
+    ``create_chat_completion(stream=True)`` (``create_completion`` for a transcript) and hands each
+    piece of text to the request's event loop through an ``asyncio.Queue`` with
+    ``loop.call_soon_threadsafe``, so ``stream()`` yields a :class:`TextDelta` per token as it is
+    produced, without blocking the loop.
 
 Threads
     ``extra["n_threads"]``, default half the usable cores (llama.cpp's own default), for prompt
@@ -53,9 +68,12 @@ Timeouts
 
 Usage
     Exact, from the model's own tokenizer (``estimated=False``): prompt tokens are the tokens of
-    the formatted prompt fed to the model, completion tokens the tokens the model generated (the
-    end-of-turn token that ends a reply is not counted, as llama-cpp-python's own usage does not
-    count it). Both are observed in :meth:`_CountingLlama.generate` rather than re-tokenized.
+    the formatted prompt fed to the model (for a transcript, the preamble and few-shot examples
+    included: the model reads them on every request), completion tokens the tokens the model
+    generated (the end-of-turn token that ends a reply is not counted, as llama-cpp-python's own
+    usage does not count it; the tokens of a stop sequence are, as there, since the model generated
+    them before the text was cut). Both are observed in :meth:`_CountingLlama.generate` rather than
+    re-tokenized.
 """
 
 from __future__ import annotations
@@ -363,19 +381,58 @@ def _format_messages(request: ChatRequest, merge_system: bool) -> list[dict[str,
     return turns
 
 
-TRANSCRIPT_PREAMBLE = "The following is a conversation between a user and a helpful, concise assistant."
-TRANSCRIPT_STOPS = ["\nUser:", "\nuser:", "<end_of_turn>", "<start_of_turn>"]
-TRANSCRIPT_REPEAT_PENALTY = 1.3
+TRANSCRIPT_PREAMBLE = ("The following is a conversation between a user and a helpful assistant who answers "
+                       "correctly and briefly.")
+# Shown before every conversation with a template-less base model: a base model continues a
+# document, so a few short, direct, correct exchanges set the form of the replies it continues
+# with far better than any instruction can. They teach the form of an answer, not answers: none
+# is a question of bench/local_accuracy.py (a test checks), which picked this set among a few
+# variants by its score over three seeds.
+TRANSCRIPT_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("Hi!", "Hello! How can I help you?"),
+    ("Who was the first person to walk on the Moon?", "Neil Armstrong, in 1969."),
+    ("How many sides does a triangle have?", "Three."),
+    ("What is 8 + 5?", "8 + 5 = 13."),
+    ("Reply with only the word green.", "Green"),
+    ("Write one sentence about dogs.", "Dogs are loyal animals that love to play."),
+)
+TRANSCRIPT_STOPS = ["\nUser:", "\nuser:", "\nUSER:", "\nAssistant:", "\n\n\n", "<end_of_turn>", "<start_of_turn>"]
+# Sampling for a base model's short answers, where the request sets none: nearly greedy.
+TRANSCRIPT_SAMPLING: dict[str, float] = {"temperature": 0.2, "top_p": 0.9, "top_k": 20, "repeat_penalty": 1.1}
+TRANSCRIPT_MAX_TOKENS = 256
 
 
 def _transcript(request: ChatRequest) -> str:
-    """A plain-text dialogue ending with the assistant's cue, for models without a template."""
+    """A plain-text dialogue for models without a template: the system prompt (or a neutral
+    preamble), the fixed example exchanges, the conversation, and the assistant's cue."""
     lines = [(request.system or TRANSCRIPT_PREAMBLE).strip(), ""]
-    for message in request.messages:
-        speaker = "Assistant" if message.role == "assistant" else "User"
-        lines.append(f"{speaker}: {message.content.strip()}")
+    examples = [(role, text) for q, a in TRANSCRIPT_EXAMPLES for role, text in (("user", q), ("assistant", a))]
+    for role, content in [*examples, *((m.role, m.content) for m in request.messages)]:
+        speaker = "Assistant" if role == "assistant" else "User"
+        lines.append(f"{speaker}: {content.strip()}")
     lines.append("Assistant:")
     return "\n".join(lines)
+
+
+def _transcript_params(request: ChatRequest, extra: dict[str, Any]) -> dict[str, Any]:
+    """Generation parameters for a transcript: the request's own, else the provider's
+    ``extra``, else :data:`TRANSCRIPT_SAMPLING`; stops always include the next turn's markers."""
+    def pick(name: str, requested: Any = None) -> float:
+        if requested is not None:
+            return float(requested)
+        if extra.get(name) is not None:
+            return float(extra[name])
+        return TRANSCRIPT_SAMPLING[name]
+
+    return {
+        "max_tokens": request.max_tokens or int(extra.get("max_tokens") or TRANSCRIPT_MAX_TOKENS),
+        "temperature": pick("temperature", request.temperature),
+        "top_p": pick("top_p", request.top_p),
+        "top_k": int(pick("top_k")),
+        "repeat_penalty": pick("repeat_penalty"),
+        "stop": [*TRANSCRIPT_STOPS, *(request.stop or [])],
+        "stream": True,
+    }
 
 
 class _WhitespaceTrimmer:
@@ -420,24 +477,25 @@ def _run_job(settings: ProviderSettings, request: ChatRequest, job: _Job, emit) 
             return
         llama = model.llama
         extra = settings.extra
-        params: dict[str, Any] = {
-            "max_tokens": request.max_tokens or int(extra.get("max_tokens") or DEFAULT_MAX_TOKENS),
-            "repeat_penalty": float(extra.get("repeat_penalty") or DEFAULT_REPEAT_PENALTY),
-            "stream": True,
-        }
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
-        if request.top_p is not None:
-            params["top_p"] = request.top_p
-        if request.stop:
-            params["stop"] = list(request.stop)
+        if model.transcript:
+            params = _transcript_params(request, extra)
+        else:
+            params = {
+                "max_tokens": request.max_tokens or int(extra.get("max_tokens") or DEFAULT_MAX_TOKENS),
+                "repeat_penalty": float(extra.get("repeat_penalty") or DEFAULT_REPEAT_PENALTY),
+                "stream": True,
+            }
+            if request.temperature is not None:
+                params["temperature"] = request.temperature
+            if request.top_p is not None:
+                params["top_p"] = request.top_p
+            if request.stop:
+                params["stop"] = list(request.stop)
 
         llama.active_job = job
         try:
             try:
                 if model.transcript:
-                    params["stop"] = [*TRANSCRIPT_STOPS, *(request.stop or [])]
-                    params["repeat_penalty"] = float(extra.get("repeat_penalty") or TRANSCRIPT_REPEAT_PENALTY)
                     chunks = llama.create_completion(_transcript(request), **params)
                 else:
                     chunks = llama.create_chat_completion(_format_messages(request, model.merge_system), **params)

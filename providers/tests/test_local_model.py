@@ -1,6 +1,9 @@
 """The ``local`` adapter end to end with the real llama.cpp model (gemma-3-270m Q4_K_M).
 
-Generation is greedy (temperature 0) and short, so the file runs in seconds on 2 cores.
+Generation is short and greedy (temperature 0, except where the defaults are the subject), so the
+file runs in seconds on 2 cores.
+The bundled model is prompted to answer briefly, so tests that need a generation to go on for a
+while ask for ``LONG``, whose answer is over a hundred tokens (checked below).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from providers.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 pytestmark = pytest.mark.slow
 
 PROMPT = "Write a short story about a cat."
+LONG = "Write a googol in digits."  # a 1 and a hundred zeros, one token each: over 100 tokens
 IDLE_WITHIN = 2.0  # seconds for the worker to be free after a consumer goes away
 
 
@@ -94,10 +98,11 @@ async def test_streams_deltas_then_exact_usage_then_finish(provider, model):
 
 
 async def test_max_tokens_gives_length(provider):
-    events = await collect(provider.stream(request("Count from one to twenty.", max_tokens=8)))
+    # Also the premise of the tests below that stop a long generation: LONG does not end early.
+    events = await collect(provider.stream(request(LONG, max_tokens=100)))
     usage, finish = events[-2], events[-1]
     assert finish == Finish("length")
-    assert usage.completion_tokens == 8
+    assert usage.completion_tokens == 100
     assert usage.prompt_tokens > 0
 
 
@@ -121,7 +126,7 @@ async def test_complete_collects_the_stream(provider):
 
 async def test_closing_the_stream_stops_generation_promptly(provider):
     started = time.perf_counter()
-    async with contextlib.aclosing(provider.stream(request(max_tokens=400))) as stream:
+    async with contextlib.aclosing(provider.stream(request(LONG, max_tokens=400))) as stream:
         async for event in stream:
             assert isinstance(event, TextDelta)
             break
@@ -134,7 +139,7 @@ async def test_closing_the_stream_stops_generation_promptly(provider):
 
 
 async def test_breaking_out_without_aclose_also_stops(provider):
-    async for _event in provider.stream(request(max_tokens=400)):
+    async for _event in provider.stream(request(LONG, max_tokens=400)):
         break  # the dropped generator is finalised by the event loop
     await wait_idle()
     assert (await provider.complete(request(max_tokens=3))).usage.completion_tokens == 3
@@ -144,7 +149,7 @@ async def test_cancelling_the_consuming_task_stops_generation(provider):
     got_delta = asyncio.Event()
 
     async def consume():
-        async for event in provider.stream(request(max_tokens=400)):
+        async for event in provider.stream(request(LONG, max_tokens=400)):
             if isinstance(event, TextDelta):
                 got_delta.set()
 
@@ -177,16 +182,50 @@ async def test_concurrent_requests_are_queued_in_order_and_both_complete(provide
     assert text_of(first) == text_of(second)  # greedy: same prompt, same reply
 
 
-async def test_queue_wait_counts_against_the_timeout(provider):
-    long = provider.stream(request(max_tokens=400))
-    async with contextlib.aclosing(long):
-        assert isinstance(await anext(long), TextDelta)  # the worker is busy now
+async def test_queue_wait_counts_against_the_timeout(provider, monkeypatch):
+    # The worker is held busy until released (a generation, however long, could end before the
+    # impatient request gives up), and every job that gets to run is recorded.
+    ran = []
+    get_model = local.get_model
+    monkeypatch.setattr(local, "get_model", lambda s: ran.append(s) or get_model(s))
+    release = threading.Event()
+    busy = local._generation_executor().submit(release.wait, 30)
+    try:
         impatient = local.LocalProvider(settings(timeout=0.3))
         started = time.perf_counter()
         with pytest.raises(ProviderTimeout):
             await collect(impatient.stream(request(max_tokens=4)))
         assert time.perf_counter() - started < 1.5
-    await wait_idle()  # the timed-out job is skipped, not run
+        assert local.pending_generations() == 1  # still queued behind the busy worker
+    finally:
+        release.set()
+    busy.result(timeout=5)
+    await wait_idle()
+    assert ran == []  # the timed-out job was skipped, not run
+
+
+async def test_capital_of_france_with_the_default_sampling(provider, model):
+    # No sampling parameters: the adapter's defaults for a base model apply, as in a chat. They
+    # sample, so the answer must hold for every seed tried, not for a lucky one.
+    chat = ChatRequest(model=local.LOCAL_MODEL_ID, messages=[ChatMessage("user", "What is the capital of France?")])
+    replies = []
+    for seed in range(5):
+        model.llama.set_seed(seed)
+        events = await collect(provider.stream(chat))
+        assert events[-1] == Finish("stop")  # it stopped at the next turn, not at a length limit
+        replies.append(text_of(events))
+    assert all("Paris" in reply for reply in replies), replies
+    for reply in replies:
+        assert "\n" not in reply and len(reply) < 80
+        assert "User:" not in reply and "Assistant:" not in reply
+        for question, answer in local.TRANSCRIPT_EXAMPLES:  # the few-shot block stays in the prompt
+            assert question not in reply and answer not in reply
+
+
+async def test_the_system_prompt_still_applies(provider):
+    chat = ChatRequest(model=local.LOCAL_MODEL_ID, messages=[ChatMessage("user", "What is your name?")],
+                       system="You are a helpful assistant named Max.", temperature=0)
+    assert "Max" in (await provider.complete(chat)).text
 
 
 async def test_prompt_longer_than_the_context_is_a_client_error(provider):
