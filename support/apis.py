@@ -235,12 +235,12 @@ class DbStatusApi(AdminAuthMixin, APIView):
 
 
 class UserListApi(AdminAuthMixin, APIView):
-    permission_classes = [IsAdmin]
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(tags=USER_TAGS, parameters=PAGE_PARAMS, responses={200: UserOutput(many=True)},
-                   description="Admin only.")
+                   description="Admins see every user; anyone else a list of one: themself.")
     def get(self, request: Request) -> Response:
-        items, total = _page(selectors.user_list(), _query(PageInput, request))
+        items, total = _page(selectors.users_visible_to(request.user), _query(PageInput, request))
         return _listing(UserOutput(items, many=True).data, total)
 
 

@@ -285,11 +285,15 @@ def user_list() -> QuerySet:
     return apps.get_model(settings.AUTH_USER_MODEL).objects.order_by("created_at")
 
 
+def users_visible_to(actor: Any) -> QuerySet:
+    """Every user for an admin; for anyone else, only themself (seed 002's ``GET /users``)."""
+    users = user_list()
+    return users if _is_staff(actor) else users.filter(pk=getattr(actor, "pk", None))
+
+
 def user_get(*, actor: Any, user_id: str):
     """A user for an admin, or for the user themself; None otherwise (the route answers 404)."""
-    if not _is_staff(actor) and getattr(actor, "pk", None) != user_id:
-        return None
-    return user_list().filter(pk=user_id).first()
+    return users_visible_to(actor).filter(pk=user_id).first()
 
 
 PROJECT_APPS = ("accounts", "chats", "providers", "knowledge", "support", "adminpanel")

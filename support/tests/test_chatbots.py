@@ -53,7 +53,7 @@ def test_seed_002_health_and_db_status(prefix, alice, staff, client_of, admin_cl
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_seed_002_users_list_is_admin_only(prefix, alice, bob, staff, client_of, admin_client):
+def test_seed_002_users_list_all_for_admins_self_for_others(prefix, alice, bob, staff, client_of, admin_client):
     response = admin_client.get(f"{prefix}/users")
     assert response.status_code == 200
     users = response.json()
@@ -61,7 +61,10 @@ def test_seed_002_users_list_is_admin_only(prefix, alice, bob, staff, client_of,
     assert response["X-Total-Count"] == "3"
     assert set(users[0]) >= {"id", "email", "created_at"} and "password" not in users[0]
     assert [u["username"] for u in client_of(staff).get(f"{prefix}/users", {"skip": 1, "limit": 1}).json()] == ["bob"]
-    assert client_of(alice).get(f"{prefix}/users").status_code == 403
+    own = client_of(alice).get(f"{prefix}/users")
+    assert own.status_code == 200 and own["X-Total-Count"] == "1"
+    assert [u["id"] for u in own.json()] == [alice.id]  # a normal user: a list of one
+    assert client_of(alice).get(f"{prefix}/users", {"skip": 1}).json() == []
     assert APIClient().get(f"{prefix}/users").status_code == 401
 
 
