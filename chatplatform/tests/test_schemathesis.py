@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from accounts.services import api_key_create
-from chats.tests.test_openai_compat import _with_lifespan
+from chats.tests.gateway import with_lifespan
 from providers.tests.fakeserver import FakeServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -21,7 +21,7 @@ ADMIN_SECRET = "schemathesis-admin-secret-0123456789"
 def live_url(settings, openai_configured):
     settings.RATE_LIMIT_ENABLED = False
     settings.ADMIN_SECRET_KEY = ADMIN_SECRET
-    with FakeServer(_with_lifespan) as server:
+    with FakeServer(with_lifespan) as server:
         yield server.url
 
 
