@@ -149,19 +149,36 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 # --- Cache, channel layer, Celery -----------------------------------------------------------
+# Redis clients get their timeouts here, never redis-py's defaults (its 5 s socket timeout cut off
+# every blocking read that waited longer; see chatplatform/redis_clients.py). Connect timeout, and
+# the socket timeout of ordinary commands; a client that blocks waits longer than its block time.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=2.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=5.0)
 if REDIS_URL:
+    from chatplatform.redis_clients import CHANNEL_LAYER_BLOCK_SECONDS, connection_kwargs
+
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "CONNECTION_POOL_KWARGS": connection_kwargs(connect_timeout=REDIS_CONNECT_TIMEOUT,
+                                                            socket_timeout=REDIS_SOCKET_TIMEOUT),
+            },
             "KEY_PREFIX": "cp",
         }
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "cp:channels"},
+            # channels-redis's layer, with receives that wait for Redis to come back.
+            "BACKEND": "chatplatform.redis_clients.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, **connection_kwargs(
+                    connect_timeout=REDIS_CONNECT_TIMEOUT, socket_timeout=REDIS_SOCKET_TIMEOUT,
+                    blocking_seconds=CHANNEL_LAYER_BLOCK_SECONDS, asyncio_client=True)}],
+                "prefix": "cp:channels",
+            },
         }
     }
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
