@@ -229,6 +229,8 @@ RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=60)
 RATE_LIMIT_PER_HOUR = env.int("RATE_LIMIT_PER_HOUR", default=1000)
 ANONYMOUS_RATE_LIMIT_PER_MINUTE = env.int("ANONYMOUS_RATE_LIMIT_PER_MINUTE", default=100)
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
+# While Redis (the counters) is unreachable: let requests through uncounted (true), or answer 503.
+RATE_LIMIT_FAIL_OPEN = env.bool("RATE_LIMIT_FAIL_OPEN", default=True)
 # WebSocket limits: connects per minute (per address when anonymous, seed 001's 5/min; per user
 # otherwise), frames per connection per minute, frame size, generations in flight per socket.
 WS_CONNECTS_PER_MINUTE_ANONYMOUS = env.int("WS_CONNECTS_PER_MINUTE_ANONYMOUS", default=5)
