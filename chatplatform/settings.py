@@ -130,6 +130,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
         "timeout": env.int("DB_POOL_TIMEOUT", default=10),
     }
+    # With a pool, Django turns this into psycopg_pool's `check`: a pooled connection is checked
+    # (one empty round trip) before it is handed out, and replaced if broken, so after a
+    # PostgreSQL restart no request gets a dead connection.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The same SQLite settings however SQLite was chosen (SQLITE_PATH or DATABASE_URL=sqlite:///...):
     # WAL so readers never block the writer, IMMEDIATE transactions and a busy timeout so

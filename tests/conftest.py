@@ -9,7 +9,7 @@ import pytest
 
 from providers.tests.fake_openai import FakeOpenAI
 from providers.tests.fakeserver import serving
-from tests.live import LiveDatabase, LiveServer, RedisServer, production_services, server_env
+from tests.live import LiveDatabase, LiveServer, RedisServer, production_services, server_env, skip_unless_required
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Stack:
 def live_stack(tmp_path_factory) -> Stack:
     reason = production_services()
     if reason:
-        pytest.skip(reason)
+        skip_unless_required(reason)
     log_dir = tmp_path_factory.mktemp("live")
     redis = RedisServer(log_dir)
     database = LiveDatabase(os.environ["DATABASE_URL"])

@@ -49,6 +49,15 @@ def production_services() -> str | None:
     return None
 
 
+def skip_unless_required(reason: str) -> None:
+    """Skip (embedded runs), or fail when ``LIVE_TESTS=required`` (CI: a skip would hide a gap)."""
+    import pytest
+
+    if os.environ.get("LIVE_TESTS") == "required":
+        pytest.fail(f"LIVE_TESTS=required, but {reason}")
+    pytest.skip(reason)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
