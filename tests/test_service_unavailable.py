@@ -57,6 +57,15 @@ async def test_sse_stream_answers_503_naming_redis(redis_away, openai_configured
     assert_redis_unavailable(response)  # a plain async view, before any byte of the stream
 
 
+async def test_openai_compatible_route_answers_503_in_openai_shape(redis_away, openai_configured, bearer):
+    response = await asgi_request("POST", "/v1/chat/completions", headers=bearer, json_body={
+        "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]})
+    assert response.status == 503, response.body[:300]
+    error = response.json()["error"]
+    assert error["type"] == "api_error" and error["code"] == "service_unavailable"
+    assert int(response.headers["retry-after"]) > 0
+
+
 async def test_rate_limits_fail_open_so_database_routes_keep_working(redis_away, bearer):
     response = await asgi_request("GET", "/api/v1/chat/conversations", headers=bearer)
     assert response.status == 200, response.body[:300]
@@ -67,6 +76,13 @@ async def test_rate_limits_fail_closed_when_configured(redis_away, settings, bea
     settings.RATE_LIMIT_FAIL_OPEN = False
     response = await asgi_request("GET", "/api/v1/chat/conversations", headers=bearer)
     assert_redis_unavailable(response)  # from the rate-limit middleware itself
+
+
+async def test_logins_fail_closed_while_redis_is_away(redis_away, user, password):
+    # Login throttling guards passwords: without its counters, logins wait for Redis.
+    response = await asgi_request("POST", "/api/v1/auth/login",
+                                  json_body={"username": user.username, "password": password})
+    assert_redis_unavailable(response)
 
 
 async def test_health_stays_up_while_redis_is_away(redis_away):
