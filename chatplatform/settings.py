@@ -116,47 +116,74 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # psycopg 3 connection pool (Django >= 5.1). CONN_MAX_AGE must stay 0 with a pool.
-        DATABASES["default"]["CONN_MAX_AGE"] = 0
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
-            "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
-            "timeout": env.int("DB_POOL_TIMEOUT", default=10),
-        }
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env.str("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3")),
-            "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
-            # Keep connections: opening one per request cost ~10% of a chat request's CPU.
-            "CONN_MAX_AGE": 600,
-            "CONN_HEALTH_CHECKS": True,
         }
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg 3 connection pool (Django >= 5.1). CONN_MAX_AGE must stay 0 with a pool.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.int("DB_POOL_TIMEOUT", default=10),
+    }
+    # With a pool, Django turns this into psycopg_pool's `check`: a pooled connection is checked
+    # (one empty round trip) before it is handed out, and replaced if broken, so after a
+    # PostgreSQL restart no request gets a dead connection.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The same SQLite settings however SQLite was chosen (SQLITE_PATH or DATABASE_URL=sqlite:///...):
+    # WAL so readers never block the writer, IMMEDIATE transactions and a busy timeout so
+    # concurrent writers queue instead of failing with "database is locked". Options given in
+    # the URL's query string win.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
+    # Keep connections: opening one per request cost ~10% of a chat request's CPU.
+    DATABASES["default"]["CONN_MAX_AGE"] = 600
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 # --- Cache, channel layer, Celery -----------------------------------------------------------
+# Redis clients get their timeouts here, never redis-py's defaults (its 5 s socket timeout cut off
+# every blocking read that waited longer; see chatplatform/redis_clients.py). Connect timeout, and
+# the socket timeout of ordinary commands; a client that blocks waits longer than its block time.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=2.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=5.0)
 if REDIS_URL:
+    from chatplatform.redis_clients import CHANNEL_LAYER_BLOCK_SECONDS, connection_kwargs
+
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "CONNECTION_POOL_KWARGS": connection_kwargs(connect_timeout=REDIS_CONNECT_TIMEOUT,
+                                                            socket_timeout=REDIS_SOCKET_TIMEOUT),
+            },
             "KEY_PREFIX": "cp",
         }
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "cp:channels"},
+            # channels-redis's layer, with receives that wait for Redis to come back.
+            "BACKEND": "chatplatform.redis_clients.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, **connection_kwargs(
+                    connect_timeout=REDIS_CONNECT_TIMEOUT, socket_timeout=REDIS_SOCKET_TIMEOUT,
+                    blocking_seconds=CHANNEL_LAYER_BLOCK_SECONDS, asyncio_client=True)}],
+                "prefix": "cp:channels",
+            },
         }
     }
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -207,6 +234,8 @@ RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=60)
 RATE_LIMIT_PER_HOUR = env.int("RATE_LIMIT_PER_HOUR", default=1000)
 ANONYMOUS_RATE_LIMIT_PER_MINUTE = env.int("ANONYMOUS_RATE_LIMIT_PER_MINUTE", default=100)
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
+# While Redis (the counters) is unreachable: let requests through uncounted (true), or answer 503.
+RATE_LIMIT_FAIL_OPEN = env.bool("RATE_LIMIT_FAIL_OPEN", default=True)
 # WebSocket limits: connects per minute (per address when anonymous, seed 001's 5/min; per user
 # otherwise), frames per connection per minute, frame size, generations in flight per socket.
 WS_CONNECTS_PER_MINUTE_ANONYMOUS = env.int("WS_CONNECTS_PER_MINUTE_ANONYMOUS", default=5)

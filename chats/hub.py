@@ -12,14 +12,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from django.conf import settings
+
+from chatplatform.redis_clients import UNAVAILABLE, connection_kwargs
 
 TERMINAL = {"done", "error"}
 RETENTION_SECONDS = 600
 READ_BLOCK_MS = 15000
+RECONNECT_SECONDS = 30.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -102,52 +108,86 @@ def _resolve(future: asyncio.Future) -> None:
 
 
 class RedisHub:
-    """Redis streams (XADD/XREAD): resumable from any worker."""
+    """Redis streams (XADD/XREAD): resumable from any worker.
+
+    Commands and blocking reads use separate clients (per event loop): a read blocks for up to
+    :data:`READ_BLOCK_MS`, so its socket timeout is longer than that, while commands keep the
+    ordinary one (``chatplatform/redis_clients.py``). Redis going away mid-stream is survived:
+    a reader reconnects and goes on after the last entry it saw, and a generation's events wait
+    for Redis to return, each for up to :data:`RECONNECT_SECONDS`. Only a stream's first event
+    fails at once, so that a request starting a reply while Redis is down answers 503 instead of
+    waiting."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._clients: dict[int, object] = {}
+        self._clients: dict[tuple[int, str], object] = {}
 
-    def _client(self):
+    def _client(self, purpose: str = "commands"):
         import redis.asyncio as redis
 
-        loop_id = id(asyncio.get_running_loop())
-        client = self._clients.get(loop_id)
+        key = (id(asyncio.get_running_loop()), purpose)
+        client = self._clients.get(key)
         if client is None:
-            client = self._clients[loop_id] = redis.Redis.from_url(self.url, decode_responses=True)
+            options = connection_kwargs(
+                connect_timeout=settings.REDIS_CONNECT_TIMEOUT, socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                blocking_seconds=READ_BLOCK_MS / 1000 if purpose == "reads" else 0.0, asyncio_client=True)
+            client = self._clients[key] = redis.Redis.from_url(self.url, decode_responses=True, **options)
         return client
 
     @staticmethod
     def _key(stream_id: str) -> str:
         return f"cp:stream:{stream_id}"
 
+    @staticmethod
+    async def _until_reconnected(operation: Callable[[], Awaitable[T]]) -> T:
+        """``operation()``, tried again while Redis is unreachable, for up to RECONNECT_SECONDS."""
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        delay = 0.1
+        while True:
+            try:
+                return await operation()
+            except UNAVAILABLE:
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
     async def publish(self, stream_id: str, event: dict) -> None:
         client = self._client()
         key = self._key(stream_id)
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, {"e": json.dumps(event, default=str)}, maxlen=20000, approximate=True)
-            pipe.expire(key, RETENTION_SECONDS)
-            await pipe.execute()
+
+        async def add() -> None:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.xadd(key, {"e": json.dumps(event, default=str)}, maxlen=20000, approximate=True)
+                pipe.expire(key, RETENTION_SECONDS)
+                await pipe.execute()
+
+        if event["id"] == 1:
+            await add()
+        else:
+            await self._until_reconnected(add)
 
     async def exists(self, stream_id: str) -> bool:
         return bool(await self._client().exists(self._key(stream_id)))
 
     async def read(self, stream_id: str, *, after: int = 0) -> AsyncIterator[dict]:
-        client = self._client()
+        commands, reads = self._client(), self._client("reads")
         key = self._key(stream_id)
-        if not await client.exists(key):
+        if not await commands.exists(key):
             return
         cursor = "0-0"
         while True:
-            response = await client.xread({key: cursor}, block=READ_BLOCK_MS, count=500)
+            response = await self._until_reconnected(
+                lambda position=cursor: reads.xread({key: position}, block=READ_BLOCK_MS, count=500))
             if not response:
-                if not await client.exists(key):
+                if not await self._until_reconnected(lambda: commands.exists(key)):
                     return
                 continue
             for entry_id, fields in response[0][1]:
                 cursor = entry_id
                 event = json.loads(fields["e"])
                 if event["id"] > after:
+                    after = event["id"]  # an event added twice (a retried XADD) is yielded once
                     yield event
                 if event["type"] in TERMINAL:
                     return
@@ -156,7 +196,10 @@ class RedisHub:
         await self._client().set(f"cp:cancel:{stream_id}", "1", ex=RETENTION_SECONDS)
 
     async def cancel_requested(self, stream_id: str) -> bool:
-        return bool(await self._client().exists(f"cp:cancel:{stream_id}"))
+        try:
+            return bool(await self._client().exists(f"cp:cancel:{stream_id}"))
+        except UNAVAILABLE:
+            return False  # asked again at the next poll
 
 
 _hub: MemoryHub | RedisHub | None = None

@@ -17,8 +17,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils import timezone
+from redis import exceptions as redis_exceptions
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -55,7 +57,52 @@ DEFAULT_MESSAGES: dict[int, str] = {
     422: "Validation error.",
     429: "Too many requests.",
     500: "An unexpected error occurred.",
+    503: "A service the server needs is unavailable; retry shortly.",
 }
+
+# --- a required service away: 503 naming it --------------------------------------------------
+
+UNAVAILABLE_MESSAGES = {
+    "redis": "Redis is unavailable (cache, rate limits, streaming); retry shortly.",
+    "database": "The database is unavailable; retry shortly.",
+}
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
+def unavailable_component(exc: BaseException | None) -> str | None:
+    """``"redis"`` or ``"database"`` when ``exc``, or an exception it was raised from (django-redis
+    wraps Redis's errors), means that service cannot be reached right now; else ``None``.
+
+    Redis: connection errors and timeouts (not a refused command). Database: Django's
+    OperationalError/InterfaceError (connection refused or lost, the pool timing out waiting for
+    a connection, the server shutting down, SQLite busy)."""
+    for _ in range(10):
+        if exc is None:
+            return None
+        if isinstance(exc, (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError)):
+            return "redis"
+        if isinstance(exc, (OperationalError, InterfaceError)):
+            return "database"
+        exc = exc.__cause__
+    return None
+
+
+def unavailable_body(component: str) -> dict[str, Any]:
+    return envelope(503, UNAVAILABLE_MESSAGES.get(component), code="SERVICE_UNAVAILABLE",
+                    details={"component": component})
+
+
+def unavailable_response(component: str) -> JsonResponse:
+    """The 503 envelope naming ``component``, with ``Retry-After`` (used outside DRF)."""
+    response = JsonResponse(unavailable_body(component), status=503)
+    response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_SECONDS)
+    return response
+
+
+def log_unavailable(component: str, exc: BaseException) -> None:
+    """One line per refused request (no traceback: during an outage every request has the same)."""
+    cause = exc.__cause__ or exc
+    logger.warning("%s unavailable: %s: %s", component, type(cause).__name__, cause)
 
 
 class AppError(Exception):
@@ -180,6 +227,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if isinstance(exc, drf.ParseError):
             code = "INVALID_REQUEST"
         return Response(envelope(status_code, message, code=code), status=status_code, headers=headers)
+
+    component = unavailable_component(exc)
+    if component is not None:
+        log_unavailable(component, exc)
+        return Response(unavailable_body(component), status=503,
+                        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)})
 
     logger.exception("Unhandled error", exc_info=exc)
     return Response(envelope(500), status=500)

@@ -18,7 +18,14 @@ from django.middleware.gzip import GZipMiddleware
 from rest_framework.exceptions import APIException
 
 from chatplatform.api.context import reset_request_id, set_request_id
-from chatplatform.api.exceptions import AppError, envelope_response, error_response
+from chatplatform.api.exceptions import (
+    AppError,
+    envelope_response,
+    error_response,
+    log_unavailable,
+    unavailable_component,
+    unavailable_response,
+)
 
 logger = logging.getLogger("chatplatform.request")
 
@@ -73,9 +80,25 @@ class HybridMiddleware:
         return self.after(request, early if early is not None else await self.get_response(request))
 
 
+def as_envelope(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """``response``, or the JSON envelope in its place when it is one of Django's own (HTML)
+    error pages on an API path."""
+    if response.status_code < 400 or not is_api_path(request.path):
+        return response
+    if "json" in response.get("Content-Type", ""):
+        return response
+    new = envelope_response(response.status_code)
+    for header in ("Allow", "Retry-After"):
+        if response.has_header(header):
+            new[header] = response[header]
+    return new
+
+
 class RequestContextMiddleware(HybridMiddleware):
     """Sets ``X-Request-ID`` (echoed or generated, also in every log line of the request) and
-    ``X-Process-Time`` on every response."""
+    ``X-Process-Time`` on every response. Being outermost, it is also the last line of the one
+    error envelope: an error page Django made for a failure in a middleware layer outside
+    :class:`ErrorEnvelopeMiddleware` becomes the envelope here."""
 
     def before(self, request: HttpRequest) -> None:
         request.request_id = _request_id_for(request)
@@ -83,6 +106,7 @@ class RequestContextMiddleware(HybridMiddleware):
         request._request_id_token = set_request_id(request.request_id)
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response = as_envelope(request, response)
         response["X-Request-ID"] = request.request_id
         response["X-Process-Time"] = f"{time.perf_counter() - request._started:.4f}"
         if response.status_code >= 500:
@@ -99,15 +123,7 @@ class ErrorEnvelopeMiddleware(HybridMiddleware):
     JSON envelope, in DEBUG too. DRF views already answer with the envelope and pass untouched."""
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        if response.status_code < 400 or not is_api_path(request.path):
-            return response
-        if "json" in response.get("Content-Type", ""):
-            return response
-        new = envelope_response(response.status_code)
-        for header in ("Allow", "Retry-After"):
-            if response.has_header(header):
-                new[header] = response[header]
-        return new
+        return as_envelope(request, response)
 
     def process_exception(self, request: HttpRequest, exception: Exception):
         # Exceptions raised by non-DRF views on API paths: log once, answer with the envelope.
@@ -124,6 +140,10 @@ class ErrorEnvelopeMiddleware(HybridMiddleware):
             return error_response(exception)
         if isinstance(exception, (BadRequest, SuspiciousOperation)):
             return envelope_response(400)
+        component = unavailable_component(exception)
+        if component is not None:  # Redis or the database away: 503 naming it
+            log_unavailable(component, exception)
+            return unavailable_response(component)
         logger.error("Unhandled error on %s", request.path, exc_info=exception)
         return envelope_response(500)
 

@@ -8,10 +8,17 @@ with ``Retry-After``.
 The caller is identified without a database query: a JWT's signature is checked and its user
 id used; an API key is identified by its public prefix; anything else by client address
 (anonymous callers get ``ANONYMOUS_RATE_LIMIT_PER_MINUTE``, seed 001's 100/min per IP).
+
+While the counters' store (Redis) is unreachable the limiter *fails open* by default
+(``RATE_LIMIT_FAIL_OPEN``): requests pass uncounted, without ``X-RateLimit-*`` headers (there is
+no count to report), and a warning is logged. Everything that needs Redis to do its work answers
+503 on its own; routes that only need the database stay up. With ``RATE_LIMIT_FAIL_OPEN=false``
+every limited route answers 503 naming Redis instead. See docs/compat.md.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -21,9 +28,11 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from chatplatform.api.exceptions import envelope_response
+from chatplatform.api.exceptions import envelope_response, log_unavailable, unavailable_component, unavailable_response
 from chatplatform.api.middleware import HybridMiddleware
 from chatplatform.api.net import client_ip
+
+logger = logging.getLogger(__name__)
 
 EXEMPT_PREFIXES = ("/health", "/api/v1/health", "/docs", "/redoc", "/openapi.json", "/static/", "/admin/",
                    "/metrics")
@@ -109,12 +118,27 @@ def _refusal(verdict: Verdict) -> HttpResponse:
 class RateLimitMiddleware(HybridMiddleware):
     # Cache round trips are sub-millisecond (local memory, or Redis nearby): done inline rather
     # than paying a thread hop per request on the async path.
+    _fail_open_logged_at = 0.0
 
     def before(self, request: HttpRequest) -> HttpResponse | None:
         request._rate_verdict = None
         if not settings.RATE_LIMIT_ENABLED or request.path.startswith(EXEMPT_PREFIXES) or request.method == "OPTIONS":
             return None
-        verdict = request._rate_verdict = check(request)
+        try:
+            verdict = check(request)
+        except Exception as exc:
+            component = unavailable_component(exc)
+            if component is None:
+                raise
+            if not settings.RATE_LIMIT_FAIL_OPEN:
+                log_unavailable(component, exc)
+                return unavailable_response(component)
+            now = time.monotonic()
+            if now - RateLimitMiddleware._fail_open_logged_at > 60:  # once a minute, not per request
+                RateLimitMiddleware._fail_open_logged_at = now
+                logger.warning("Rate limits not enforced: %s unavailable (%s)", component, exc)
+            return None
+        request._rate_verdict = verdict
         return None if verdict.allowed else _refusal(verdict)
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
