@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from providers.adapters import local  # noqa: E402
 from providers.adapters.base import ChatMessage, ChatRequest, Finish, ProviderSettings, TextDelta, Usage  # noqa: E402
 from providers.catalogue import CATALOGUE  # noqa: E402
+from providers.params import GenerationParams  # noqa: E402
 
 _MODEL = next(m for m in CATALOGUE if m["id"] == local.LOCAL_MODEL_ID)
 # What a chat turn sends when the client sets no max_tokens (providers.services._request_for).
@@ -124,7 +125,7 @@ def provider_settings(args: argparse.Namespace) -> ProviderSettings:
 
 async def ask(provider: local.LocalProvider, question: str, args: argparse.Namespace) -> tuple[str, Usage, str]:
     request = ChatRequest(model=local.LOCAL_MODEL_ID, messages=[ChatMessage("user", question)], system=args.system,
-                          temperature=args.temperature, max_tokens=args.max_tokens or None)
+                          params=GenerationParams(temperature=args.temperature, max_tokens=args.max_tokens or None))
     text: list[str] = []
     usage, finish = Usage(0, 0), ""
     async for event in provider.stream(request):

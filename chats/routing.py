@@ -2,9 +2,9 @@
 
 from django.urls import re_path
 
-from chats import consumers
+from chats.transports import websocket
 
 websocket_urlpatterns: list = [
-    re_path(r"^ws/chat/?$", consumers.ChatConsumer.as_asgi()),
-    re_path(r"^ws/chat/(?P<conversation_id>[^/]+)/?$", consumers.ConversationChatConsumer.as_asgi()),
+    re_path(r"^ws/chat/?$", websocket.ChatConsumer.as_asgi()),
+    re_path(r"^ws/chat/(?P<conversation_id>[^/]+)/?$", websocket.ConversationChatConsumer.as_asgi()),
 ]

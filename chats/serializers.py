@@ -37,9 +37,22 @@ class _BlankAsNull(serializers.CharField):
 
 
 def _bounded_json(value: dict) -> dict:
-    if len(json.dumps(value, default=str)) > MAX_JSON_BYTES:
+    encoded = json.dumps(value, default=str)
+    if len(encoded) > MAX_JSON_BYTES:
         raise serializers.ValidationError(f"At most {MAX_JSON_BYTES // 1024} KB of JSON.")
+    if _has_nul(value):  # PostgreSQL cannot store a NUL character, in text or in JSON
+        raise serializers.ValidationError("Null characters are not allowed.")
     return value
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 # --- outputs -----------------------------------------------------------------------------------
@@ -209,36 +222,6 @@ class ConversationExportOutput(serializers.Serializer):
 # --- inputs ------------------------------------------------------------------------------------
 
 
-class ModelParametersInput(serializers.Serializer):
-    """Numbers only (``"0.7"`` is refused); the model's own limits are checked when the turn starts."""
-
-    temperature = fields.NumberField(min_value=0.0, max_value=2.0, required=False, allow_null=True)
-    max_tokens = fields.IntegerField(min_value=1, max_value=200_000, required=False, allow_null=True)
-    top_p = fields.NumberField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
-
-
-class GenerationInput(serializers.Serializer):
-    """Optional per-request choices for a generated reply."""
-
-    provider = serializers.CharField(max_length=50, required=False, allow_null=True, allow_blank=True)
-    model = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
-    model_parameters = ModelParametersInput(required=False, allow_null=True)
-
-
-class SendMessageInput(GenerationInput):
-    message = fields.TextField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=False)
-    conversation_id = serializers.CharField(
-        max_length=40, required=False, allow_null=True, allow_blank=True,
-        help_text="Yours; an unknown id starts a conversation with that id; omitted starts a new one.")
-    user_id = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200,
-                                    help_text="Ignored: the caller is the user.")
-
-    def validate_message(self, value: str) -> str:
-        if not value.strip():
-            raise serializers.ValidationError("This field may not be blank.")
-        return value
-
-
 class _ConversationFields(serializers.Serializer):
     """Optional fields; ``null`` means "not given" (the value is left as it is)."""
 
@@ -262,27 +245,41 @@ class ConversationCreateInput(_ConversationFields):
     """Seed 000 ``POST /chat/conversation`` and seed 004 ``POST /chats``."""
 
 
-class ConversationStartInput(ConversationCreateInput, GenerationInput):
-    initial_message = fields.TextField(max_length=MAX_MESSAGE_CHARS, required=False, allow_blank=True,
-                                       allow_null=True, trim_whitespace=False)
-
-
 class ConversationUpdateInput(_ConversationFields):
     is_archived = serializers.BooleanField(required=False, allow_null=True)
     is_active = serializers.BooleanField(required=False, allow_null=True)
 
 
-class MessageEditInput(GenerationInput):
-    content = fields.TextField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=False)
+class CompletionOutput(serializers.Serializer):
+    response = serializers.CharField()
+    model = serializers.CharField()
+    provider = serializers.CharField()
+    request_id = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    cached = serializers.BooleanField()
+    cache_key = serializers.CharField(allow_null=True)
+    similarity_score = serializers.FloatField(allow_null=True)
+    finish_reason = serializers.CharField()
+    usage = ReplyUsageOutput()
 
-    def validate_content(self, value: str) -> str:
-        if not value.strip():
-            raise serializers.ValidationError("This field may not be blank.")
-        return value
+
+class AssistantMessageOutput(serializers.Serializer):
+    role = serializers.CharField()
+    content = serializers.CharField()
 
 
-class RegenerateInput(GenerationInput):
-    pass
+class ChatCompletionsOutput(serializers.Serializer):
+    id = serializers.CharField(help_text="The assistant message's id.")
+    model = serializers.CharField()
+    message = AssistantMessageOutput()
+    tokens_used = serializers.IntegerField()
+    finish_reason = serializers.CharField()
+    chat_id = serializers.CharField()
+    user_message_id = serializers.CharField()
+    provider = serializers.CharField()
+    usage = ReplyUsageOutput()
+    thinking = serializers.CharField(required=False, help_text="Only when extended thinking produced some.")
+    created_at = serializers.DateTimeField()
 
 
 class ConversationImportInput(serializers.Serializer):

@@ -45,6 +45,22 @@ def conversation_create(*, user, conversation_id: str | None = None, **fields: A
 
 
 @transaction.atomic
+def conversation_start(*, user, conversation_id: str | None = None, history: list[dict] | None = None,
+                       **fields: Any) -> Conversation:
+    """A new conversation holding ``history`` (``{"role", "content"}`` turns, oldest first, one
+    branch): what a client brings when it starts a chat with earlier turns (seed 004)."""
+    conversation = conversation_create(user=user, conversation_id=conversation_id, **fields)
+    leaf = None
+    for turn in history or []:
+        leaf = Message.objects.create(conversation=conversation, parent=leaf, role=turn["role"],
+                                      content=turn["content"])
+    if leaf is not None:
+        Conversation.objects.filter(pk=conversation.pk).update(active_leaf=leaf, message_count=len(history or []))
+        conversation.active_leaf, conversation.message_count = leaf, len(history or [])
+    return conversation
+
+
+@transaction.atomic
 def conversation_get_or_create(*, user, conversation_id: str | None, **fields: Any) -> Conversation:
     """The caller's conversation ``conversation_id``; an unknown id starts it; none starts a new one."""
     if conversation_id:

@@ -1,11 +1,12 @@
-"""The one streaming pipeline every transport consumes (JSON, SSE, WebSocket, OpenAI-compatible).
+"""The generation of one reply, and the events every transport formats (JSON, SSE, WebSocket,
+OpenAI-compatible).
 
-:func:`begin_reply` validates the request, saves nothing new (the user's message is already
-saved by the caller), and starts the generation as a background task that publishes numbered
-events to the stream hub. :func:`reply_events` replays a stream from an event id and follows it
-live; :func:`stream_reply` does both. The generation goes on when a reader drops (the partial
-reply is saved as ``incomplete`` at once, and completed when generation ends); a reader can
-come back with the last event id it saw and get the rest.
+:func:`chats.turns.turn_begin` plans the call and saves the user's message, then :func:`start`
+runs the provider stream as a background task that publishes numbered events to the stream hub.
+:meth:`Reply.events` replays a stream from an event id and follows it live; :func:`stream_reply`
+does that for a reply just started, saving the partial reply as ``incomplete`` at once if the
+reader drops (generation goes on and completes the message later; a reader can come back with the
+last event id it saw and get the rest).
 
 Events (dicts): ``start`` (ids, model, provider), ``delta`` (text, index), ``thinking`` (text),
 then one terminal ``done`` (full content, usage, cost, finish_reason, status) or ``error``
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -27,13 +28,12 @@ from django.utils import timezone
 
 from chatplatform.api.exceptions import AppError
 from chatplatform.api.ids import new_id
-from chats import selectors, services
+from chats import services
 from chats.hub import TERMINAL, get_hub
 from chats.models import Conversation, Message
-from providers.adapters.base import ChatMessage, ProviderSettings, ThinkingDelta
+from providers.adapters.base import ThinkingDelta
 from providers.errors import ProviderError
-from providers.services import ChatCall, ChatStream, achat_stream
-from support import selectors as support_selectors
+from providers.services import ChatStream
 
 logger = logging.getLogger(__name__)
 
@@ -41,29 +41,8 @@ CANCEL_POLL_SECONDS = 0.25
 
 
 @dataclass
-class ReplyOptions:
-    """What the caller asked for, beyond the conversation itself."""
-
-    model: str | None = None
-    provider: str | None = None
-    system: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    top_p: float | None = None
-    stop: list[str] | None = None
-    thinking: bool = False
-    thinking_budget: int | None = None
-    web_grounding: bool = False
-    use_rag: bool = False
-    fallback: bool = True
-    endpoint: ProviderSettings | None = None
-    history: list[ChatMessage] | None = None  # explicit history (seed 001) instead of the thread
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class Reply:
-    """A running (or finished) generation in this process."""
+    """A running (or finished) generation in this process: the handle a turn returns."""
 
     stream_id: str
     conversation: Conversation | None
@@ -79,6 +58,15 @@ class Reply:
     cancelled: bool = False  # asked to stop (possibly before the generation task got going)
     pump: asyncio.Task | None = None  # the provider stream being read; cancelling it stops generation
 
+    @property
+    def model(self) -> str:
+        """The model of the first route (the one that answers unless it fails)."""
+        return self.stream.routes[0].model_id if self.stream.routes else ""
+
+    @property
+    def provider(self) -> str:
+        return self.stream.routes[0].provider.name if self.stream.routes else ""
+
     async def wait(self) -> dict:
         """The terminal event (``done`` or ``error``), once the generation's bookkeeping is done.
 
@@ -90,68 +78,24 @@ class Reply:
         assert self.final is not None
         return self.final
 
+    def events(self, *, after: int = 0) -> AsyncIterator[dict]:
+        """This reply's events after ``after``, replayed then live, to the terminal event."""
+        return reply_events(self.stream_id, after=after)
+
 
 _running: dict[str, Reply] = {}
 
 
-def _history(conversation: Conversation | None, user_message: Message | None, options: ReplyOptions,
-             prompt: str) -> list[ChatMessage]:
-    if conversation is None or user_message is None or options.history is not None:
-        return [*(options.history or []), ChatMessage("user", user_message.content if user_message else prompt)]
-    messages = selectors.thread(conversation, leaf_id=user_message.id)
-    return [ChatMessage(m.role, m.content) for m in messages
-            if m.role in ("user", "assistant") and m.content and m.status != Message.Status.ERROR]
-
-
-def _system_prompt(conversation: Conversation | None, options: ReplyOptions, user) -> str | None:
-    prefs = getattr(user, "preferences", None) or {}
-    stored = conversation.system_prompt if conversation else ""
-    return options.system or stored or prefs.get("system_prompt") or None
-
-
-def with_chatbot(options: ReplyOptions, overrides: dict) -> ReplyOptions:
-    """Options for a request made with a chatbot's key: its system prompt and model apply, and
-    its own endpoint (if it has one) is the only provider called."""
-    return replace(options, system=overrides["system"] or options.system,
-                   model=overrides["model"] or options.model,
-                   endpoint=overrides["endpoint"] or options.endpoint,
-                   fallback=options.fallback and overrides["endpoint"] is None)
-
-
-async def begin_reply(*, conversation: Conversation | None, user_message: Message | None, options: ReplyOptions,
-                      user=None, api_key=None, request_id: str = "", prompt: str = "") -> Reply:
-    """Validate and start generating the reply to ``user_message`` (or, with no conversation —
-    anonymous or stateless calls — to ``prompt`` after ``options.history``; nothing is saved
-    then but usage). Invalid parameters raise (4xx) before anything runs; provider failures
-    arrive later as an ``error`` event."""
-    # Only a chatbot's key has overrides (checked first: no thread hop on every other chat).
-    overrides = await support_selectors.achat_overrides_for(api_key) if support_selectors.is_chatbot_key(
-        api_key) else None
-    if overrides is not None:
-        options = with_chatbot(options, overrides)
-        api_key = None  # usage is the owner's: a chatbot key is not a user API key
-    history = await sync_to_async(_history)(conversation, user_message, options, prompt)
-    prefs = getattr(user, "preferences", None) or {}
-    call = ChatCall(
-        messages=history,
-        model=options.model or (conversation.model if conversation else "") or prefs.get("default_model") or None,
-        provider=options.provider or (conversation.provider if conversation else "") or None,
-        system=_system_prompt(conversation, options, user),
-        temperature=options.temperature, max_tokens=options.max_tokens, top_p=options.top_p, stop=options.stop,
-        thinking=options.thinking, thinking_budget=options.thinking_budget,
-        web_grounding=options.web_grounding, fallback=options.fallback, endpoint=options.endpoint,
-        user=user if getattr(user, "pk", None) else None, api_key=api_key if getattr(api_key, "pk", None) else None,
-        request_id=request_id,
-    )
-    stream = await achat_stream(call)
+async def start(*, conversation: Conversation | None, user_message: Message | None, stream: ChatStream) -> Reply:
+    """Start generating the reply that ``stream`` (planned by the turn) produces. Provider
+    failures arrive as an ``error`` event; the reply is saved at the end (in a conversation)."""
     stream.defer_usage = True  # the terminal event goes out first; usage is written right after
     reply = Reply(stream_id=new_id("msg"), conversation=conversation, user_message=user_message, stream=stream)
     _running[reply.stream_id] = reply
     # Published before the task starts, so a reader attaching right away finds the stream.
     await _publish(reply, "start", conversation_id=conversation.id if conversation else None,
                    message_id=reply.stream_id, user_message_id=user_message.id if user_message else None,
-                   model=stream.routes[0].model_id if stream.routes else "",
-                   provider=stream.routes[0].provider.name if stream.routes else "")
+                   model=reply.model, provider=reply.provider)
     reply.task = asyncio.create_task(_generate(reply))
     return reply
 
@@ -182,7 +126,7 @@ async def _generate(reply: Reply) -> None:
     status: str = Message.Status.COMPLETE
     error: AppError | None = None
     inner = reply.pump = asyncio.create_task(_pump(reply))
-    if reply.cancelled:  # cancelled between begin_reply and now
+    if reply.cancelled:  # cancelled between start() and now
         inner.cancel()
     watcher = asyncio.create_task(_watch_cancel(reply, inner))
     try:
@@ -304,16 +248,12 @@ async def reply_events(stream_id: str, *, after: int = 0) -> AsyncIterator[dict]
         yield event
 
 
-async def stream_reply(*, conversation: Conversation | None, user_message: Message | None,
-                       options: ReplyOptions, user=None, api_key=None, request_id: str = "",
-                       prompt: str = "") -> AsyncIterator[dict]:
-    """Start a reply and yield its events. If the consumer stops before the end, the partial
+async def stream_reply(reply: Reply) -> AsyncIterator[dict]:
+    """The events of a reply just started. If the consumer stops before the end, the partial
     reply is saved as ``incomplete`` and generation continues (resumable by stream id)."""
-    reply = await begin_reply(conversation=conversation, user_message=user_message, options=options,
-                              user=user, api_key=api_key, request_id=request_id, prompt=prompt)
     finished = False
     try:
-        async for event in reply_events(reply.stream_id):
+        async for event in reply.events():
             finished = event["type"] in TERMINAL
             yield event
     finally:

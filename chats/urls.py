@@ -1,4 +1,5 @@
-"""Conversation routes (seeds 000, 003, 004). Streaming and completion routes: urls_stream.
+"""Conversation routes (seeds 000, 003, 004). Streaming and completion routes: urls_stream. Seed
+003's support chat (``chat/chat``) is the support app's.
 
 Included at the /api/v1 root, so ``users/conversations/analytics`` is /api/v1/users/conversations/analytics
 (accounts' /users/ routes are fixed names; none shadows it).
@@ -6,24 +7,22 @@ Included at the /api/v1 root, so ``users/conversations/analytics`` is /api/v1/us
 
 from django.urls import path
 
-from chats import apis
+from chats import apis, turn_apis
 
 _message_routes = [
     ("messages", apis.MessageListApi, "messages"),
-    ("messages/<str:message_id>", apis.MessageDetailApi, "message-detail"),
-    ("messages/<str:message_id>/regenerate", apis.RegenerateApi, "message-regenerate"),
+    ("messages/<str:message_id>", turn_apis.MessageDetailApi, "message-detail"),
+    ("messages/<str:message_id>/regenerate", turn_apis.RegenerateApi, "message-regenerate"),
 ]
 
 urlpatterns = [
     # seed 000
-    path("chat/message", apis.SendMessageApi.as_view(), name="chat-message"),
-    path("chat/conversation", apis.ConversationStartApi.as_view(), name="chat-conversation-create"),
+    path("chat/message", turn_apis.SendMessageApi.as_view(), name="chat-message"),
+    path("chat/conversation", turn_apis.ConversationStartApi.as_view(), name="chat-conversation-create"),
     path("chat/conversation/<str:conversation_id>", apis.ConversationDetailApi.as_view(),
          name="chat-conversation-detail"),
     *[path(f"chat/conversation/<str:conversation_id>/{suffix}", view.as_view(), name=f"chat-conversation-{name}")
       for suffix, view, name in _message_routes],
-    # seed 003
-    path("chat/chat", apis.SupportChatApi.as_view(), name="chat-chat"),
     # seeds 000 and 003 (one response serves both: see docs/compat.md)
     path("chat/conversations", apis.ConversationListApi.as_view(), name="chat-conversations"),
     path("chat/conversations/<str:conversation_id>", apis.ConversationReadApi.as_view(),

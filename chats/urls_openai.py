@@ -2,15 +2,17 @@
 
 from django.urls import path, re_path
 
-from chats import openai_api as views
-from chats.completion_apis import documented
+from chats import schema
+from chats.schema import documented
+from chats.transports import openai as views
 
 urlpatterns = [
-    path("chat/completions", documented(views.chat_completions, views.ChatCompletionsDeclaration),
+    path("chat/completions", documented(views.chat_completions, schema.OpenAIChatCompletionsDeclaration),
          name="openai-chat-completions"),
-    path("models", documented(views.models, views.ModelsDeclaration), name="openai-models"),
-    path("models/<str:model_id>", documented(views.model_detail, views.ModelDetailDeclaration),
+    path("models", documented(views.models, schema.OpenAIModelsDeclaration), name="openai-models"),
+    path("models/<str:model_id>", documented(views.model_detail, schema.OpenAIModelDetailDeclaration),
          name="openai-model-detail"),
-    path("embeddings", documented(views.embeddings_create, views.EmbeddingsDeclaration), name="openai-embeddings"),
+    path("embeddings", documented(views.embeddings_create, schema.OpenAIEmbeddingsDeclaration),
+         name="openai-embeddings"),
     re_path(r"^(?P<path>.*)$", views.not_found, name="openai-not-found"),
 ]

@@ -2,15 +2,15 @@
 
 from django.urls import path
 
-from chats import completion_apis as views
-from chats.completion_apis import documented
+from chats import schema, turn_apis
+from chats.schema import documented
 
 urlpatterns = [
-    path("chat/completion", documented(views.chat_completion, views.ChatCompletionDeclaration),
+    path("chat/completion", documented(turn_apis.chat_completion, schema.ChatCompletionDeclaration),
          name="chat-completion"),
-    path("chat/stream", documented(views.chat_stream, views.ChatStreamDeclaration), name="chat-stream"),
+    path("chat/stream", documented(turn_apis.chat_stream, schema.ChatStreamDeclaration), name="chat-stream"),
     path("chat/stream/<str:stream_id>",
-         documented(views.chat_stream_resume, views.ChatStreamResumeDeclaration), name="chat-stream-resume"),
-    path("chat/completions", documented(views.chat_completions, views.ChatCompletionsDeclaration),
+         documented(turn_apis.chat_stream_resume, schema.ChatStreamResumeDeclaration), name="chat-stream-resume"),
+    path("chat/completions", documented(turn_apis.chat_completions, schema.ChatCompletionsDeclaration),
          name="chat-completions"),
 ]

@@ -69,6 +69,16 @@ class ProviderAuthError(ProviderError):
         super().__init__(message, retryable=False, **kwargs)
 
 
+class UnknownModel(AppError):
+    """A model id the catalogue does not have (422 naming ``model``; OpenAI's API says 404)."""
+
+    status_code = 422
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(f"Unknown model '{model_id}'.", details={
+            "model": [f"Unknown model '{model_id}'. See GET /api/v1/models."]})
+
+
 class ProviderNotConfigured(AppError):
     status_code = 400
     code = "PROVIDER_NOT_CONFIGURED"

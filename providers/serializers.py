@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from chatplatform.api import fields
 from providers.models import Model, ProviderKind, fallbacks_problem
+from providers.params import (
+    MAX_STOP_CHARS,
+    MAX_STOP_SEQUENCES,
+    MAX_TOKENS_LIMIT,
+    TEMPERATURE_MAX,
+    TOP_P_MAX,
+    GenerationParams,
+)
 
 
 class CostSerializer(serializers.Serializer):
@@ -145,3 +154,38 @@ class ProvidersHealthOutput(serializers.Serializer):
     providers = serializers.DictField(child=ProviderHealthOutput())
     default_provider = serializers.CharField()
     default_provider_healthy = serializers.BooleanField()
+
+
+class StopField(serializers.JSONField):
+    """``stop``: a string, or a list of up to four strings (as OpenAI takes it)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value is None or value == []:
+            return None
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not 1 <= len(values) <= MAX_STOP_SEQUENCES or not all(
+                isinstance(v, str) and 0 < len(v) <= MAX_STOP_CHARS for v in values):
+            raise serializers.ValidationError(
+                f"A string or a list of up to {MAX_STOP_SEQUENCES} non-empty strings of at most {MAX_STOP_CHARS} "
+                "characters.")
+        return tuple(values)
+
+
+class GenerationParamsInput(serializers.Serializer):
+    """The generation parameters every transport accepts, with the bounds every model shares (the
+    model's own limits are checked when the turn starts: ``GenerationParams.check_for``). Transports
+    subclass it (top-level fields, seeds 001/004 and ``/v1``) or nest it (seed 000's ``model_parameters``)."""
+
+    temperature = fields.NumberField(min_value=0.0, max_value=TEMPERATURE_MAX, required=False, allow_null=True)
+    top_p = fields.NumberField(min_value=0.0, max_value=TOP_P_MAX, required=False, allow_null=True)
+    max_tokens = fields.IntegerField(min_value=1, max_value=MAX_TOKENS_LIMIT, required=False, allow_null=True,
+                                     help_text="Also bounded by the model's output limit (GET /api/v1/models).")
+    stop = StopField(required=False, allow_null=True, help_text="A string or up to 4 strings where generation stops.")
+
+    @staticmethod
+    def params(data: dict | None, **switches) -> GenerationParams:
+        """The :class:`GenerationParams` of validated data (``switches``: thinking, web_grounding, ...)."""
+        data = data or {}
+        return GenerationParams(temperature=data.get("temperature"), top_p=data.get("top_p"),
+                                max_tokens=data.get("max_tokens"), stop=data.get("stop"), **switches)

@@ -32,8 +32,9 @@ from providers.adapters.base import (
     Usage,
     estimate_tokens,
 )
-from providers.errors import ProviderError, ProviderNotConfigured, ProviderUnavailable
+from providers.errors import ProviderError, ProviderNotConfigured, ProviderUnavailable, UnknownModel
 from providers.models import Model, ProviderConfig, UsageRecord
+from providers.params import GenerationParams
 from providers.reliability import backoff_delay, breaker
 
 logger = logging.getLogger(__name__)
@@ -47,13 +48,7 @@ class ChatCall:
     model: str | None = None
     provider: str | None = None
     system: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    top_p: float | None = None
-    stop: list[str] | None = None
-    thinking: bool = False
-    thinking_budget: int | None = None
-    web_grounding: bool = False
+    params: GenerationParams = field(default_factory=GenerationParams)
     fallback: bool = True
     user: Any = None
     api_key: Any = None
@@ -156,8 +151,7 @@ def plan_routes(call: ChatCall) -> list[Route]:
         model = model or routes[0].model
     else:
         if model is None:
-            raise AppError(f"Unknown model '{call.model}'.", status_code=422,
-                           details={"model": [f"Unknown model '{call.model}'. See GET /api/v1/models."]})
+            raise UnknownModel(call.model or "")
         routes = _routes_serving(model, providers)
     if call.fallback and model is not None:
         used = {(r.provider.name, r.model_id) for r in routes}
@@ -168,19 +162,6 @@ def plan_routes(call: ChatCall) -> list[Route]:
             details={"model": [f"Its provider ({model.provider}) is not configured. GET /api/v1/models "
                                "shows which models are available."]})
     return routes
-
-
-def check_parameters(call: ChatCall, model: Model | None) -> None:
-    """Reject parameters the requested model cannot take (422 naming the field)."""
-    if model is None:
-        return
-    errors: dict[str, list[str]] = {}
-    if call.temperature is not None and not 0 <= call.temperature <= model.max_temperature:
-        errors["temperature"] = [f"Must be between 0 and {model.max_temperature:g} for {model.id}."]
-    if call.max_tokens is not None and call.max_tokens > model.max_output_tokens:
-        errors["max_tokens"] = [f"At most {model.max_output_tokens} for {model.id}."]
-    if errors:
-        raise AppError("Invalid parameters for this model.", status_code=422, details=errors)
 
 
 def trim_history(messages: list[ChatMessage], *, system: str | None, context_length: int,
@@ -204,24 +185,20 @@ def trim_history(messages: list[ChatMessage], *, system: str | None, context_len
 
 
 def _request_for(call: ChatCall, route: Route) -> ChatRequest:
-    model = route.model
-    max_tokens = call.max_tokens or route.provider.extra.get("max_tokens")
-    temperature = call.temperature if call.temperature is not None else route.provider.extra.get("temperature")
+    """The adapter's request for one route: the provider's own defaults (its ``settings``) where the
+    call set none, fitted to the route's model (a fallback model may take less than the asked one)."""
+    extra = route.provider.extra
+    params = call.params.with_defaults(temperature=extra.get("temperature"), max_tokens=extra.get("max_tokens"))
     messages = call.messages
+    model = route.model
     if model is not None:
         # Unasked, a reply may take up to a quarter of the context (never all of it: the prompt
         # needs room too), within the model's output limit.
-        max_tokens = min(max_tokens or model.context_length // 4, model.max_output_tokens)
-        if temperature is not None:
-            temperature = min(max(0.0, float(temperature)), model.max_temperature)
+        params = params.with_defaults(max_tokens=model.context_length // 4).fitted_to(model)
         messages = trim_history(messages, system=call.system, context_length=model.context_length,
-                                max_tokens=max_tokens)
-    return ChatRequest(
-        model=route.upstream_model, messages=messages, system=call.system, temperature=temperature,
-        max_tokens=max_tokens, top_p=call.top_p, stop=call.stop, thinking=call.thinking,
-        thinking_budget=call.thinking_budget, web_grounding=call.web_grounding,
-        user=str(getattr(call.user, "id", "") or "") or None,
-    )
+                                max_tokens=params.max_tokens or 0)
+    return ChatRequest(model=route.upstream_model, messages=messages, system=call.system, params=params,
+                       user=str(getattr(call.user, "id", "") or "") or None)
 
 
 # --- the call ---------------------------------------------------------------------------------
@@ -349,10 +326,10 @@ def chat_stream(call: ChatCall) -> ChatStream:
     Use :func:`achat_stream` from async code."""
     requested = selectors.catalogue_model(call.model) if call.model and call.endpoint is None else None
     if requested is not None:
-        check_parameters(call, requested)  # what the request asked for is wrong: say so first
+        call.params.check_for(requested)  # what the request asked for is wrong: say so first
     routes = plan_routes(call)
     if requested is None:
-        check_parameters(call, routes[0].model if routes else None)
+        call.params.check_for(routes[0].model if routes else None)
     if routes:
         _request_for(call, routes[0])  # a message too long for the model's context: 422 now, not mid-stream
     return ChatStream(call, routes)
@@ -434,8 +411,8 @@ async def provider_probe(provider: ProviderSettings, *, model: str | None = None
     """One real, small completion through ``provider`` (no fallback, no retries)."""
     model_id = model or provider.default_model or await sync_to_async(selectors.default_model_for)(provider)
     upstream = await sync_to_async(upstream_name)(provider.kind, model_id)
-    call = ChatCall(messages=[ChatMessage("user", message)], model=upstream, max_tokens=32, fallback=False,
-                    endpoint=replace(provider, max_retries=0))
+    call = ChatCall(messages=[ChatMessage("user", message)], model=upstream, params=GenerationParams(max_tokens=32),
+                    fallback=False, endpoint=replace(provider, max_retries=0))
     result = await chat_complete(call)
     result.model = model_id
     return result

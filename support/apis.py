@@ -4,6 +4,7 @@ seeds show them) with the total in ``X-Total-Count``."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.db.models import QuerySet
@@ -17,6 +18,12 @@ from rest_framework.views import APIView
 from accounts.serializers import UserOutput
 from chatplatform.api.exceptions import AppError
 from chatplatform.api.permissions import AdminAuthMixin, AdminForWrites, IsAdmin
+from chats.inputs import GenerationInput, SendMessageInput
+from chats.schema import IDEMPOTENCY_HEADER, REPLY_ERRORS
+from chats.serializers import SupportChatOutput
+from chats.transports import formats, replay, rest
+from chats.turn_apis import caller_of
+from chats.turns import Turn
 from support import selectors, services
 from support.authentication import ChatbotKeyAllowed
 from support.models import Chatbot
@@ -354,3 +361,44 @@ class ChatbotKeyRevokeApi(AdminAuthMixin, APIView):
     def delete(self, request: Request, chatbot_id: str, key_id: str) -> Response:
         key = services.chatbot_api_key_revoke(chatbot=_chatbot_or_404(request, chatbot_id), key_id=key_id)
         return Response(ChatbotKeyOutput(key).data)
+
+
+# --- seed 003's support chat ----------------------------------------------------------------------------
+
+
+class SupportChatApi(APIView):
+    chatbot_key_allowed = True
+
+    @extend_schema(
+        tags=["chat"], request=SendMessageInput, responses={200: SupportChatOutput, **REPLY_ERRORS},
+        parameters=[IDEMPOTENCY_HEADER],
+        description="Seed 003's chat: `message` and an optional `conversation_id` (a new conversation "
+                    "when omitted). The assistant answers from the most relevant FAQs; asking for a person, "
+                    "or a real question no FAQ grounds, opens a customer log. Returns `response`, "
+                    "`conversation_id`, `tokens_used` and `response_time` (ms), plus the fields of "
+                    "`POST /chat/message`.")
+    def post(self, request: Request) -> Response:
+        data = _body(SendMessageInput, request)
+        started = time.perf_counter()
+
+        def run() -> tuple[dict, int]:
+            grounding = selectors.support_grounding(data["message"])
+            turn = Turn(text=data["message"], conversation_id=data.get("conversation_id") or None, create=True,
+                        system=grounding.system_prompt, **GenerationInput.choice(data))
+            payload = rest.answer(caller_of(request), turn, lambda final: formats.message_body(final, started))
+            payload.update(
+                response_time=int(round(payload["processing_time"] * 1000)), grounded=grounding.grounded,
+                faqs=[{"id": faq.id, "question": faq.question, "score": round(score, 3)}
+                      for faq, score in grounding.faqs],
+                escalated=False, customer_log_id=None,
+            )
+            if grounding.should_escalate:
+                log = services.customer_log_open_from_chat(
+                    user=request.user, question=data["message"], conversation_id=payload["conversation_id"])
+                notice = services.escalation_notice(log)
+                payload.update(escalated=True, customer_log_id=log.id,
+                               response=f"{payload['response']}\n\n{notice}".strip(),
+                               message=f"{payload['message']}\n\n{notice}".strip())
+            return payload, status.HTTP_200_OK
+
+        return replay.idempotent_view(request, run)

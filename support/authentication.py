@@ -2,8 +2,8 @@
 or ``X-API-Key: cbk_…``.
 
 The request is authenticated as the chatbot's owner with ``request.auth`` the
-:class:`~support.models.ChatbotAPIKey` (so ``support.selectors.chat_overrides_for(request.auth)``
-gives the chatbot's prompt, model and endpoint). A chatbot key is meant to be embedded in a
+:class:`~support.models.ChatbotAPIKey` (whose ``turn_profile()`` gives the chat turn the
+chatbot's prompt, model and endpoint). A chatbot key is meant to be embedded in a
 chatbot's client, so it is *not* a general credential for its owner's account: it is accepted
 only by views that opt in with ``chatbot_key_allowed = True`` (chat routes, public FAQ reads);
 elsewhere a valid key gets 403. Unknown or revoked keys get 401 everywhere.

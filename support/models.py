@@ -133,3 +133,10 @@ class ChatbotAPIKey(models.Model):
     @property
     def is_active(self) -> bool:
         return not self.revoked
+
+    def turn_profile(self):
+        """What this key imposes on chat turns: its chatbot's prompt, model and endpoint (see
+        ``providers.profiles``). Blocking (it re-checks the endpoint's address)."""
+        from support.selectors import chatbot_turn_profile
+
+        return chatbot_turn_profile(self)

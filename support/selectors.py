@@ -20,6 +20,8 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from chatplatform.api.outbound import recheck_outbound_url
+from providers.adapters.base import ProviderSettings
+from providers.profiles import CredentialProfile
 from support.models import FAQ, Chatbot, ChatbotAPIKey, CustomerLog
 from support.services import normalize_category
 
@@ -333,21 +335,12 @@ def db_status() -> dict[str, Any]:
 # --- chatbot keys in chat -------------------------------------------------------------------------------
 
 
-def is_chatbot_key(auth: Any) -> bool:
-    """Whether a request's credential is a chatbot's key (its chatbot then chooses the model)."""
-    return isinstance(auth, ChatbotAPIKey)
-
-
-def chat_overrides_for(auth: Any) -> dict[str, Any] | None:
-    """For a request authenticated with a chatbot key (``request.auth``): the chatbot's system
-    prompt and model, and, when it has an ``llm_endpoint_url``, the provider to call (the URL is
-    re-checked against the outbound rules now; refused -> AppError 502). None for other
-    credentials. Blocking (name resolution): use :func:`achat_overrides_for` from async code."""
-    from providers.adapters.base import ProviderSettings
-
-    if not isinstance(auth, ChatbotAPIKey):
-        return None
-    chatbot = auth.chatbot
+def chatbot_turn_profile(key: ChatbotAPIKey) -> CredentialProfile:
+    """What a chatbot's key imposes on a chat turn (``ChatbotAPIKey.turn_profile``): the chatbot's
+    system prompt and model, and, when it has an ``llm_endpoint_url``, that endpoint as the only
+    provider (the URL is re-checked against the outbound rules now; refused -> AppError 502).
+    Blocking (name resolution): the turn service calls it off the event loop."""
+    chatbot = key.chatbot
     endpoint = None
     if chatbot.llm_endpoint_url:
         url = recheck_outbound_url(chatbot.llm_endpoint_url, field="llm_endpoint_url")
@@ -355,13 +348,5 @@ def chat_overrides_for(auth: Any) -> dict[str, Any] | None:
             name=f"chatbot-{chatbot.id}", kind="openai", base_url=url, default_model=chatbot.model,
             api_key="", timeout=settings.PROVIDER_TIMEOUT_SECONDS, max_retries=settings.PROVIDER_MAX_RETRIES,
         )
-    return {
-        "system": chatbot.system_prompt or None,
-        "model": chatbot.model or None,
-        "endpoint": endpoint,
-        "chatbot_id": chatbot.id,
-    }
-
-
-async def achat_overrides_for(auth: Any) -> dict[str, Any] | None:
-    return await sync_to_async(chat_overrides_for, thread_sensitive=False)(auth)
+    return CredentialProfile(system_prompt=chatbot.system_prompt or None, model=chatbot.model or None,
+                             endpoint=endpoint, label=f"chatbot {chatbot.id}")

@@ -23,6 +23,7 @@ def seed_002_urlpatterns(suffix: str = "") -> list:
 
 
 urlpatterns = [
+    path("chat/chat", apis.SupportChatApi.as_view(), name="chat-chat"),
     path("chat/faqs", apis.FAQListApi.as_view(), name="faqs"),
     path("chat/faqs/search", apis.FAQSearchApi.as_view(), name="faq-search"),
     path("chat/faqs/<str:faq_id>", apis.FAQDetailApi.as_view(), name="faq-detail"),

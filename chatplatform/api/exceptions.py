@@ -105,6 +105,18 @@ def log_unavailable(component: str, exc: BaseException) -> None:
     logger.warning("%s unavailable: %s: %s", component, type(cause).__name__, cause)
 
 
+def service_unavailable(exc: BaseException) -> AppError | None:
+    """The 503 ``AppError`` naming the service ``exc`` shows is away (None: ``exc`` is not that),
+    for code that answers outside the envelope's handlers (WebSocket frames)."""
+    component = unavailable_component(exc)
+    if component is None:
+        return None
+    log_unavailable(component, exc)
+    return AppError(UNAVAILABLE_MESSAGES[component], status_code=503, code="SERVICE_UNAVAILABLE",
+                    details={"component": component},
+                    headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)})
+
+
 class AppError(Exception):
     """The application's one error type; services raise it, the handler renders it."""
 
@@ -168,12 +180,12 @@ def envelope_response(status_code: int, message: str | None = None, **kwargs: An
     return JsonResponse(envelope(status_code, message, **kwargs), status=status_code)
 
 
-def _flatten(detail: Any) -> Any:
+def flatten_errors(detail: Any) -> Any:
     """DRF ErrorDetail trees -> plain lists/dicts of strings."""
     if isinstance(detail, dict):
-        return {str(k): _flatten(v) for k, v in detail.items()}
+        return {str(k): flatten_errors(v) for k, v in detail.items()}
     if isinstance(detail, list):
-        return [_flatten(v) for v in detail]
+        return [flatten_errors(v) for v in detail]
     return str(detail)
 
 
@@ -203,7 +215,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = drf.PermissionDenied()
 
     if isinstance(exc, drf.ValidationError):
-        details = _flatten(exc.detail)
+        details = flatten_errors(exc.detail)
         if not isinstance(details, dict):
             details = {"non_field_errors": details if isinstance(details, list) else [details]}
         message = f"Validation error: {_first_message(details)}"
@@ -218,7 +230,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None) is not None:
             headers["Retry-After"] = str(int(exc.wait) if exc.wait >= 1 else 1)
-        message = _flatten(exc.detail)
+        message = flatten_errors(exc.detail)
         if isinstance(message, dict) and isinstance(message.get("detail"), str):
             message = message["detail"]  # simplejwt wraps its text as {"detail", "code"}
         if not isinstance(message, str):

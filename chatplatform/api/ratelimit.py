@@ -147,3 +147,20 @@ class RateLimitMiddleware(HybridMiddleware):
 
 
 rate_limit_middleware = RateLimitMiddleware
+
+
+def window_retry_after(key: str, limit: int, window: int) -> int:
+    """Count one event against ``limit`` per ``window`` seconds for ``key``, in the shared cache:
+    0 if allowed, else the seconds until the window (started by the first event) ends."""
+    since_key = f"{key}:since"
+    now = time.time()
+    if cache.add(key, 0, timeout=window):
+        cache.set(since_key, now, timeout=window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        count = 1
+    if count <= limit:
+        return 0
+    return max(1, int(window - (now - (cache.get(since_key) or now))) + 1)

@@ -13,6 +13,8 @@ from chatplatform.api.websocket import OriginValidator, TokenAuthMiddleware
 
 
 class WhoAmI(AsyncJsonWebsocketConsumer):
+    channel_layer_alias = None  # what is tested here is the middleware, not the layer
+
     async def connect(self):
         await self.accept()
         user = self.scope["user"]

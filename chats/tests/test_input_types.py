@@ -123,3 +123,12 @@ async def test_seed001_chat_frame_is_not_coerced(openai_configured, user, tokens
     assert error["id"] == "m1" and "message" in error["data"]["details"]
     assert error2["id"] == "m2" and "temperature" in error2["data"]["details"]
     assert not openai_configured.calls
+
+
+@pytest.mark.parametrize("field", ["metadata", "settings"])
+def test_nul_characters_in_json_fields_are_refused(field, auth_client):
+    # PostgreSQL cannot store NUL in text or JSON: a 422, not a 500 (schemathesis found it there).
+    for value in ({"a": "x\x00y"}, {"k\x00": 1}, {"list": ["ok", "\x00"]}):
+        response = auth_client.post("/api/v1/chat/conversation", {"title": "t", field: value}, format="json")
+        assert response.status_code == 422 and field in response.json()["details"]
+    assert auth_client.post("/api/v1/chats", {"title": "ok", field: {"a": "b"}}, format="json").status_code == 201

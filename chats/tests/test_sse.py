@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 import pytest
 from asgiref.sync import sync_to_async
 
+from chatplatform.api import sse
 from chatplatform.api.exceptions import AppError
-from chats import services, sse
+from chats import services
 from chats.models import Message
+from chats.transports.replay import parse_event_id
 from providers.tests.fakeserver import Step
 
 # --- helpers (used by the other chat API tests too) ---------------------------------------------
@@ -145,15 +147,19 @@ def test_encode_event_with_id_name_and_json_data():
     assert sse.encode("a\nb") == b"data: a\ndata: b\n\n"
 
 
-def test_parse_last_event_id():
-    assert sse.parse_last_event_id("msg_abc:7") == ("msg_abc", 7)
-    assert sse.parse_last_event_id("7", stream_id="msg_abc") == ("msg_abc", 7)
-    assert sse.parse_last_event_id("msg_abc:7", stream_id="msg_abc") == ("msg_abc", 7)
-    assert sse.parse_last_event_id(None, stream_id="msg_abc") == ("msg_abc", 0)
+def test_parse_event_id():
+    assert parse_event_id("msg_abc:7") == ("msg_abc", 7)
+    assert parse_event_id("7", stream_id="msg_abc") == ("msg_abc", 7)
+    assert parse_event_id("msg_abc:7", stream_id="msg_abc") == ("msg_abc", 7)
+    assert parse_event_id(None, stream_id="msg_abc") == ("msg_abc", 0)
+    assert parse_event_id("msg_abc") == ("msg_abc", 0)  # a bare stream id: from its start
     for bad, stream_id in [("msg_abc:x", None), ("7", None), ("msg_other:3", "msg_abc"), ("msg:99999999999", None)]:
         with pytest.raises(AppError) as info:
-            sse.parse_last_event_id(bad, stream_id=stream_id)
+            parse_event_id(bad, stream_id=stream_id)
         assert info.value.status_code == 422
+    with pytest.raises(AppError) as info:
+        parse_event_id("", required=True)
+    assert "last_event_id" in info.value.details
 
 
 async def test_heartbeat_pings_while_the_source_is_silent_and_closing_cleans_up():

@@ -208,3 +208,11 @@ async def test_resume_of_unknown_or_foreign_stream_is_not_found(openai_configure
     await anonymous.send_json_to({"type": "resume", "last_event_id": f"{stream_id}:0"})
     assert (await anonymous.receive_json_from(timeout=5))["data"]["code"] == "NOT_FOUND"
     await anonymous.disconnect()
+
+
+def test_chat_sockets_hold_no_channel_layer_subscription():
+    # Each subscription is a blocking read on Redis per idle socket; the stream hub carries
+    # generations between workers instead.
+    from chats.transports.websocket import ChatConsumer, ConversationChatConsumer
+
+    assert ChatConsumer.channel_layer_alias is None and ConversationChatConsumer.channel_layer_alias is None

@@ -116,29 +116,29 @@ class AnthropicProvider(ChatProvider):
                 continue
             messages.append({"role": message.role, "content": message.content})
 
-        max_tokens = int(request.max_tokens or self.settings.extra.get("max_tokens") or DEFAULT_MAX_TOKENS)
+        max_tokens = int(request.params.max_tokens or self.settings.extra.get("max_tokens") or DEFAULT_MAX_TOKENS)
         params: dict[str, Any] = {"model": request.model or self.settings.default_model, "messages": messages}
         extra_body: dict[str, Any] = {}
         if system_parts:
             params["system"] = "\n\n".join(system_parts)
-        if request.stop:
-            params["stop_sequences"] = list(request.stop)
+        if request.params.stop:
+            params["stop_sequences"] = list(request.params.stop)
         if request.user:
             params["metadata"] = {"user_id": request.user}
 
-        if request.thinking:
-            budget = max(MIN_THINKING_BUDGET, int(request.thinking_budget or MIN_THINKING_BUDGET))
+        if request.params.thinking:
+            budget = max(MIN_THINKING_BUDGET, int(request.params.thinking_budget or MIN_THINKING_BUDGET))
             if max_tokens <= budget:  # the budget must stay below max_tokens
                 max_tokens = budget + DEFAULT_MAX_TOKENS
             params["thinking"] = {"type": "enabled", "budget_tokens": budget}
             # With thinking, Anthropic refuses a temperature and accepts top_p only in [0.95, 1].
-            if request.top_p is not None:
-                extra_body["top_p"] = min(1.0, max(MIN_THINKING_TOP_P, float(request.top_p)))
+            if request.params.top_p is not None:
+                extra_body["top_p"] = min(1.0, max(MIN_THINKING_TOP_P, float(request.params.top_p)))
         else:
-            if request.temperature is not None:
-                extra_body["temperature"] = min(1.0, max(0.0, float(request.temperature)))
-            if request.top_p is not None:
-                extra_body["top_p"] = min(1.0, max(0.0, float(request.top_p)))
+            if request.params.temperature is not None:
+                extra_body["temperature"] = min(1.0, max(0.0, float(request.params.temperature)))
+            if request.params.top_p is not None:
+                extra_body["top_p"] = min(1.0, max(0.0, float(request.params.top_p)))
 
         params["max_tokens"] = max_tokens
         if extra_body:

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from providers.params import GenerationParams
+
 Role = Literal["user", "assistant", "system"]
 
 CHARS_PER_TOKEN = 4
@@ -32,13 +34,7 @@ class ChatRequest:
     model: str
     messages: list[ChatMessage]
     system: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    top_p: float | None = None
-    stop: list[str] | None = None
-    thinking: bool = False
-    thinking_budget: int | None = None
-    web_grounding: bool = False
+    params: GenerationParams = field(default_factory=GenerationParams)
     user: str | None = None
 
 

@@ -152,18 +152,18 @@ class GeminiProvider(ChatProvider):
     def _config(self, request: ChatRequest) -> types.GenerateContentConfig:
         config = types.GenerateContentConfig(
             system_instruction=request.system or None,
-            temperature=request.temperature,
-            top_p=request.top_p,
-            max_output_tokens=request.max_tokens,
-            stop_sequences=list(request.stop) if request.stop else None,
+            temperature=request.params.temperature,
+            top_p=request.params.top_p,
+            max_output_tokens=request.params.max_tokens,
+            stop_sequences=list(request.params.stop) if request.params.stop else None,
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
             automatic_continuation=False,
         )
-        if request.thinking:
+        if request.params.thinking:
             # -1: dynamic budget (the model decides); 0 would switch thinking off, which contradicts thinking=True.
             config.thinking_config = types.ThinkingConfig(include_thoughts=True,
-                                                          thinking_budget=request.thinking_budget or -1)
-        if request.web_grounding:
+                                                          thinking_budget=request.params.thinking_budget or -1)
+        if request.params.web_grounding:
             config.tools = [types.Tool(google_search=types.GoogleSearch())]
         return config
 

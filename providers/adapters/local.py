@@ -425,12 +425,12 @@ def _transcript_params(request: ChatRequest, extra: dict[str, Any]) -> dict[str,
         return TRANSCRIPT_SAMPLING[name]
 
     return {
-        "max_tokens": request.max_tokens or int(extra.get("max_tokens") or TRANSCRIPT_MAX_TOKENS),
-        "temperature": pick("temperature", request.temperature),
-        "top_p": pick("top_p", request.top_p),
+        "max_tokens": request.params.max_tokens or int(extra.get("max_tokens") or TRANSCRIPT_MAX_TOKENS),
+        "temperature": pick("temperature", request.params.temperature),
+        "top_p": pick("top_p", request.params.top_p),
         "top_k": int(pick("top_k")),
         "repeat_penalty": pick("repeat_penalty"),
-        "stop": [*TRANSCRIPT_STOPS, *(request.stop or [])],
+        "stop": [*TRANSCRIPT_STOPS, *(request.params.stop or [])],
         "stream": True,
     }
 
@@ -481,16 +481,16 @@ def _run_job(settings: ProviderSettings, request: ChatRequest, job: _Job, emit) 
             params = _transcript_params(request, extra)
         else:
             params = {
-                "max_tokens": request.max_tokens or int(extra.get("max_tokens") or DEFAULT_MAX_TOKENS),
+                "max_tokens": request.params.max_tokens or int(extra.get("max_tokens") or DEFAULT_MAX_TOKENS),
                 "repeat_penalty": float(extra.get("repeat_penalty") or DEFAULT_REPEAT_PENALTY),
                 "stream": True,
             }
-            if request.temperature is not None:
-                params["temperature"] = request.temperature
-            if request.top_p is not None:
-                params["top_p"] = request.top_p
-            if request.stop:
-                params["stop"] = list(request.stop)
+            if request.params.temperature is not None:
+                params["temperature"] = request.params.temperature
+            if request.params.top_p is not None:
+                params["top_p"] = request.params.top_p
+            if request.params.stop:
+                params["stop"] = list(request.params.stop)
 
         llama.active_job = job
         try:

@@ -1,7 +1,7 @@
 """OpenAI, and any OpenAI-compatible server (vLLM, Ollama, ...), over Chat Completions.
 
 Chat Completions (``/v1/chat/completions``) rather than the Responses API because it is what the
-compatible servers speak. ``request.web_grounding`` has no Chat Completions equivalent that those
+compatible servers speak. ``request.params.web_grounding`` has no Chat Completions equivalent that those
 servers share, so it is ignored here.
 """
 
@@ -73,18 +73,18 @@ class OpenAIProvider(ChatProvider):
             "model": request.model, "messages": messages,
             "stream": True, "stream_options": {"include_usage": True},
         }
-        if request.max_tokens is not None:
+        if request.params.max_tokens is not None:
             # max_tokens is what compatible servers understand; OpenAI's reasoning models reject it.
-            params["max_completion_tokens" if reasoning_model else "max_tokens"] = request.max_tokens
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
-        if request.top_p is not None:
-            params["top_p"] = request.top_p
-        if request.stop:
-            params["stop"] = request.stop
+            params["max_completion_tokens" if reasoning_model else "max_tokens"] = request.params.max_tokens
+        if request.params.temperature is not None:
+            params["temperature"] = request.params.temperature
+        if request.params.top_p is not None:
+            params["top_p"] = request.params.top_p
+        if request.params.stop:
+            params["stop"] = list(request.params.stop)
         if request.user:
             params["user"] = request.user
-        if request.thinking and reasoning_model:
+        if request.params.thinking and reasoning_model:
             params["reasoning_effort"] = "medium"
         return params
 

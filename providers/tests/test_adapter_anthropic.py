@@ -27,6 +27,7 @@ from providers.errors import (
 from providers.registry import adapter_class
 from providers.tests.fake_anthropic import AnthropicStep, FakeAnthropic
 from providers.tests.fakeserver import FakeServer, Step
+from providers.tests.requests import chat_request
 
 MODEL = "claude-sonnet-5"
 TEXT = "The quick brown fox jumps over the lazy dog."
@@ -60,7 +61,7 @@ async def provider(server, fake):
 
 
 def chat(text: str = "Hi there", **kwargs) -> ChatRequest:
-    return ChatRequest(model=MODEL, messages=[ChatMessage("user", text)], **kwargs)
+    return chat_request(model=MODEL, messages=[ChatMessage("user", text)], **kwargs)
 
 
 async def collect(adapter, request):
@@ -92,7 +93,7 @@ async def test_stream_yields_text_then_one_usage_then_finish(provider, fake):
 
 
 async def test_request_parameters_reach_the_wire(provider, fake):
-    request = ChatRequest(
+    request = chat_request(
         model=MODEL,
         system="You are terse.",
         messages=[ChatMessage("user", "Hello"), ChatMessage("assistant", "Hi!"), ChatMessage("user", "Tell me")],

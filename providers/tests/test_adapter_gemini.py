@@ -18,6 +18,7 @@ from providers.errors import (
 )
 from providers.tests.fake_gemini import FakeGemini, GeminiStep, fake_embedding
 from providers.tests.fakeserver import Step, _free_port, serving, split_text
+from providers.tests.requests import chat_request
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 THOUGHT = "The user greets me, so I greet back."
@@ -53,7 +54,7 @@ async def provider(fake):
 def req(**kwargs) -> ChatRequest:
     values = {"model": "gemini-2.5-flash", "messages": [ChatMessage("user", "Hi there")]}
     values.update(kwargs)
-    return ChatRequest(**values)
+    return chat_request(**values)
 
 
 async def collect(provider: GeminiProvider, request: ChatRequest) -> list:

@@ -18,6 +18,7 @@ from providers.errors import (
 )
 from providers.tests.fake_openai import MODELS, FakeOpenAI, fake_embedding
 from providers.tests.fakeserver import Step, _free_port, serving, split_text
+from providers.tests.requests import chat_request
 
 TEXT = "The quick brown fox jumps over the lazy dog."
 
@@ -50,7 +51,7 @@ async def provider(fake):
 def req(**kwargs) -> ChatRequest:
     values = {"model": "gpt-4o-mini", "messages": [ChatMessage("user", "Hi there")]}
     values.update(kwargs)
-    return ChatRequest(**values)
+    return chat_request(**values)
 
 
 async def collect(provider: OpenAIProvider, request: ChatRequest) -> list:

@@ -19,6 +19,7 @@ from providers.adapters.base import ChatMessage, ChatRequest, Finish, ProviderSe
 from providers.adapters.gemini import GeminiProvider
 from providers.adapters.openai import OpenAIProvider
 from providers.errors import ProviderError
+from providers.params import GenerationParams
 from providers.tests.fakeserver import CutOffServer
 
 PIECES = ["Once", " upon", " a"]
@@ -66,7 +67,7 @@ async def test_socket_closed_mid_body_raises_after_the_partial_text(kind, framin
         seen = []
         with pytest.raises(ProviderError) as info:
             async for event in provider.stream(ChatRequest(model=model, messages=[ChatMessage("user", "Tell me")],
-                                                           max_tokens=50)):
+                                                           params=GenerationParams(max_tokens=50))):
                 seen.append(event)
         await provider.aclose()
     assert upstream.requests == 1

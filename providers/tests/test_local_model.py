@@ -18,6 +18,7 @@ import pytest
 from providers.adapters import local
 from providers.adapters.base import ChatMessage, ChatRequest, Finish, ProviderSettings, TextDelta, Usage
 from providers.errors import ProviderError, ProviderTimeout, ProviderUnavailable
+from providers.tests.requests import chat_request
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +33,8 @@ def settings(**kwargs) -> ProviderSettings:
 
 
 def request(text: str = PROMPT, *, max_tokens: int = 12, **kwargs) -> ChatRequest:
-    return ChatRequest(model=local.LOCAL_MODEL_ID, messages=[ChatMessage("user", text)], max_tokens=max_tokens,
-                       temperature=0, **kwargs)
+    return chat_request(model=local.LOCAL_MODEL_ID, messages=[ChatMessage("user", text)], max_tokens=max_tokens,
+                        temperature=0, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -223,8 +224,8 @@ async def test_capital_of_france_with_the_default_sampling(provider, model):
 
 
 async def test_the_system_prompt_still_applies(provider):
-    chat = ChatRequest(model=local.LOCAL_MODEL_ID, messages=[ChatMessage("user", "What is your name?")],
-                       system="You are a helpful assistant named Max.", temperature=0)
+    chat = chat_request(model=local.LOCAL_MODEL_ID, messages=[ChatMessage("user", "What is your name?")],
+                        system="You are a helpful assistant named Max.", temperature=0)
     assert "Max" in (await provider.complete(chat)).text
 
 

@@ -15,12 +15,13 @@ from providers.adapters.local import (
     _transcript_params,
     _WhitespaceTrimmer,
 )
+from providers.tests.requests import chat_request
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "local_accuracy.py"
 
 
 def chat(*messages: ChatMessage, **kwargs) -> ChatRequest:
-    return ChatRequest(model="m", messages=list(messages), **kwargs)
+    return chat_request(model="m", messages=list(messages), **kwargs)
 
 
 def test_reply_whitespace_is_trimmed_while_streaming():

@@ -16,6 +16,7 @@ from providers.errors import ProviderError, ProviderNotConfigured, ProviderRateL
 from providers.models import Model, UsageRecord
 from providers.reliability import breaker
 from providers.tests.fakeserver import Step
+from providers.tests.requests import chat_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,7 +26,7 @@ TEXT = "Paris is the capital of France."
 def call(**kwargs) -> services.ChatCall:
     values = {"messages": [ChatMessage("user", "What is the capital of France?")]}
     values.update(kwargs)
-    return services.ChatCall(**values)
+    return chat_call(**values)
 
 
 async def usage_rows() -> list[UsageRecord]:

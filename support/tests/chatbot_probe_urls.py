@@ -11,19 +11,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatplatform.urls import urlpatterns as real_urlpatterns
-from support import selectors
+from providers.profiles import profile_of
 from support.authentication import ChatbotKeyAllowed
 
 
 class ChatProbeApi(ChatbotKeyAllowed, APIView):
     def get(self, request):
-        overrides = selectors.chat_overrides_for(request.auth)
+        profile = profile_of(request.auth)
         return Response({
             "user_id": request.user.id,
             "auth": type(request.auth).__name__,
-            "chatbot_id": overrides["chatbot_id"] if overrides else None,
-            "system": overrides["system"] if overrides else None,
-            "model": overrides["model"] if overrides else None,
+            "chatbot_id": request.auth.chatbot_id if profile else None,
+            "system": profile.system_prompt if profile else None,
+            "model": profile.model if profile else None,
         })
 
 

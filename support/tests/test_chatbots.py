@@ -14,8 +14,9 @@ from rest_framework.test import APIClient
 from chatplatform.api.outbound import OutboundURLRefused
 from providers import services as provider_services
 from providers.adapters.base import ChatMessage
+from providers.profiles import profile_of
 from providers.tests.fakeserver import Step
-from support import selectors, services
+from support import services
 from support.models import Chatbot, ChatbotAPIKey
 
 pytestmark = pytest.mark.django_db
@@ -281,15 +282,15 @@ def test_chat_overrides_route_the_call_to_the_chatbot_endpoint(settings, alice, 
     _key, raw = services.chatbot_api_key_create(chatbot=chatbot)
     key = services.chatbot_api_key_authenticate(raw)
 
-    overrides = selectors.chat_overrides_for(key)
-    assert overrides["chatbot_id"] == chatbot.id and overrides["model"] == "cat-model-7b"
-    endpoint = overrides["endpoint"]
+    profile = key.turn_profile()
+    assert profile.label == f"chatbot {chatbot.id}" and profile.model == "cat-model-7b"
+    endpoint = profile.endpoint
     assert (endpoint.kind, endpoint.base_url, endpoint.default_model, endpoint.api_key) == (
         "openai", f"{openai_upstream.url}/v1", "cat-model-7b", "")
-    assert selectors.chat_overrides_for("some-other-auth") is None
+    assert profile_of("some-other-auth") is None
 
     call = provider_services.ChatCall(messages=[ChatMessage("user", "Tell me something")], fallback=False,
-                                      endpoint=endpoint, system=overrides["system"], model=overrides["model"])
+                                      endpoint=endpoint, system=profile.system_prompt, model=profile.model)
     result = async_to_sync(provider_services.chat_complete)(call)
     assert result.text == "Meow! Cats are great."
     assert result.provider == f"chatbot-{chatbot.id}"
@@ -302,7 +303,7 @@ def test_chat_overrides_route_the_call_to_the_chatbot_endpoint(settings, alice, 
     # The operator turns private targets off: the same URL is refused at call time (502).
     settings.ALLOW_PRIVATE_OUTBOUND = False
     with pytest.raises(OutboundURLRefused) as info:
-        selectors.chat_overrides_for(key)
+        key.turn_profile()
     assert info.value.status_code == 502 and "llm_endpoint_url" in info.value.details
     assert len(openai_upstream.calls) == 1
 
@@ -318,12 +319,12 @@ def test_refused_endpoint_at_call_time_is_a_502_envelope(settings, alice):
 
 
 @pytest.mark.django_db(transaction=True)  # async: the database is used from worker threads
-async def test_async_overrides(settings, alice):
+async def test_profile_from_async_code(settings, alice):
     from asgiref.sync import sync_to_async
 
     settings.ALLOW_PRIVATE_OUTBOUND = True
     chatbot = await sync_to_async(bot)(alice, llm_endpoint_url="http://10.1.2.3:8000/v1", model="m")
     _key, raw = await sync_to_async(services.chatbot_api_key_create)(chatbot=chatbot)
     key = await sync_to_async(services.chatbot_api_key_authenticate)(raw)
-    overrides = await selectors.achat_overrides_for(key)
-    assert overrides["endpoint"].base_url == "http://10.1.2.3:8000/v1" and overrides["system"] is None
+    profile = await sync_to_async(key.turn_profile)()
+    assert profile.endpoint.base_url == "http://10.1.2.3:8000/v1" and profile.system_prompt is None

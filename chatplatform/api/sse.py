@@ -1,10 +1,9 @@
-"""Server-Sent Events: the wire format, heartbeats, resume ids, and the one streaming response
-every SSE route returns.
+"""Server-Sent Events: the wire format, heartbeats, and the one streaming response every SSE
+route returns (the seeds' event streams and OpenAI's chunk stream alike).
 
-Events are ``id: <stream_id>:<n>`` (``n`` is the pipeline's event id, so a client reconnecting
-with ``Last-Event-ID`` gets what it missed), an optional ``event:`` name, and one ``data:`` line
-of JSON. While nothing happens a ``: ping`` comment goes out every :data:`HEARTBEAT_SECONDS`
-so proxies keep the connection open. Responses are never buffered or compressed
+Events are ``id: <stream_id>:<n>`` (so a client reconnecting with ``Last-Event-ID`` can say what
+it got), an optional ``event:`` name, and one ``data:`` line of JSON. While nothing happens a
+``: ping`` comment goes out every :data:`HEARTBEAT_SECONDS` so proxies keep the connection open. Responses are never buffered or compressed
 (``Cache-Control: no-cache``, ``X-Accel-Buffering: no``; the gzip middleware skips
 ``text/event-stream``).
 """
@@ -19,12 +18,9 @@ from typing import Any
 
 from django.http import StreamingHttpResponse
 
-from chatplatform.api.exceptions import AppError
-
 HEARTBEAT_SECONDS = 15.0
 PING = b": ping\n\n"
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
-MAX_EVENT_NUMBER = 10**9
 
 
 def encode(data: Any, *, event_id: str | None = None, event: str | None = None) -> bytes:
@@ -42,22 +38,6 @@ def encode(data: Any, *, event_id: str | None = None, event: str | None = None) 
 def event_id(stream_id: str, number: int) -> str:
     """The SSE id of a pipeline event: ``<stream_id>:<n>``."""
     return f"{stream_id}:{number}"
-
-
-def parse_last_event_id(value: str | None, *, stream_id: str | None = None) -> tuple[str | None, int]:
-    """``Last-Event-ID`` -> (stream id, event number). ``<stream_id>:<n>``, or a bare ``<n>`` when
-    the stream is named elsewhere (the URL). 422 when malformed or naming another stream."""
-    value = (value or "").strip()
-    if not value:
-        return stream_id, 0
-    named, _, number = value.rpartition(":")
-    if not number.isdigit() or int(number) > MAX_EVENT_NUMBER or (not named and stream_id is None):
-        raise AppError("Invalid Last-Event-ID.", status_code=422,
-                       details={"Last-Event-ID": ["Expected '<stream_id>:<event number>'."]})
-    if named and stream_id is not None and named != stream_id:
-        raise AppError("Last-Event-ID names another stream.", status_code=422,
-                       details={"Last-Event-ID": ["Does not match the stream in the URL."]})
-    return named or stream_id, int(number)
 
 
 async def with_heartbeat(source: AsyncIterator[bytes], interval: float | None = None) -> AsyncIterator[bytes]:

@@ -2,8 +2,7 @@
 gateway (``base_url="http://host:8000/v1"``, ``api_key=<a cpk_… key or a JWT>``).
 
 * ``POST /v1/chat/completions``: OpenAI's request (system/developer messages, ``stream``,
-  ``stream_options.include_usage``) and response/chunk formats, through the one pipeline
-  (:mod:`chats.streaming`; stateless, usage recorded by the provider layer).
+  ``stream_options.include_usage``) and response/chunk formats; a stateless turn (usage recorded).
 * ``GET /v1/models``, ``GET /v1/models/{id}``: the catalogue as OpenAI model objects.
 * ``POST /v1/embeddings``: all-MiniLM-L6-v2, in-process (``float`` or ``base64``).
 
@@ -26,38 +25,30 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
-from rest_framework.views import APIView
 
-from chatplatform.api import fields, idempotency
+from chatplatform.api import sse
 from chatplatform.api.asyncviews import authenticate, json_body, validated
 from chatplatform.api.exceptions import AppError, envelope, exception_handler
-from chats import sse, streaming
-from chats.completion_apis import (
-    HISTORY_MAX_ITEMS,
-    MAX_TOKENS_BOUND,
-    idempotency_release,
-    replayed_json,
-    run_to_end,
-    start_stream,
-    stream_or_404,
-)
+from chatplatform.api.net import client_ip
+from chats import streaming
+from chats.inputs import MAX_HISTORY_ITEMS
+from chats.transports import replay
+from chats.turns import Caller, Turn, turn_begin
 from providers import embeddings
 from providers import selectors as provider_selectors
 from providers.adapters.base import ChatMessage
-from support import selectors as support_selectors
+from providers.errors import UnknownModel
+from providers.params import MAX_TOKENS_LIMIT
+from providers.serializers import GenerationParamsInput
 
 MAX_CONTENT_CHARS = 500_000
 MAX_EMBEDDING_INPUTS = 512
 MAX_EMBEDDING_CHARS = 20_000
 EMBEDDING_MODELS = {embeddings.EMBEDDING_MODEL_ID, f"sentence-transformers/{embeddings.EMBEDDING_MODEL_ID}"}
-MODELS_CREATED = 1_735_689_600  # 2025-01-01: catalogue rows carry no creation time
+MODELS_CREATED = 1_735_689_600  # 2025-01-01: the catalogue's own rows carry no creation time we expose
 FINISH_REASONS = {"stop", "length", "content_filter", "tool_calls"}
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-TAGS = ["openai"]
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "invalid_request_error", 405: "invalid_request_error", 409: "invalid_request_error",
@@ -81,6 +72,8 @@ def openai_error_body(status: int, body: dict) -> tuple[int, dict]:
 
 
 def openai_error_response(exc: Exception) -> JsonResponse:
+    if isinstance(exc, UnknownModel):  # OpenAI answers an unknown model with 404 model_not_found
+        exc = AppError(exc.message, status_code=404, code="MODEL_NOT_FOUND", details={"model": ["Unknown model."]})
     rendered = exception_handler(exc, {})  # the envelope (and logging) every error gets
     assert rendered is not None
     status, body = openai_error_body(rendered.status_code, dict(rendered.data))
@@ -158,34 +151,20 @@ class StreamOptionsInput(serializers.Serializer):
     include_usage = serializers.BooleanField(required=False, default=False)
 
 
-class OpenAIChatInput(serializers.Serializer):
+class OpenAIChatInput(GenerationParamsInput):
     model = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    messages = OpenAIMessageInput(many=True, min_length=1, max_length=HISTORY_MAX_ITEMS)
-    temperature = fields.NumberField(min_value=0.0, max_value=2.0, required=False, allow_null=True)
-    top_p = fields.NumberField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
-    max_tokens = fields.IntegerField(min_value=1, max_value=MAX_TOKENS_BOUND, required=False, allow_null=True)
-    max_completion_tokens = fields.IntegerField(min_value=1, max_value=MAX_TOKENS_BOUND, required=False,
-                                                allow_null=True)
+    messages = OpenAIMessageInput(many=True, min_length=1, max_length=MAX_HISTORY_ITEMS)
+    max_completion_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS_LIMIT, required=False,
+                                                     allow_null=True)
     stream = serializers.BooleanField(required=False, allow_null=True, default=False)
     stream_options = StreamOptionsInput(required=False, allow_null=True)
     n = serializers.IntegerField(min_value=1, max_value=1, required=False, allow_null=True,
                                  help_text="Only 1 is supported.")
     reasoning_effort = serializers.ChoiceField(choices=["none", "minimal", "low", "medium", "high"],
                                                required=False, allow_null=True)
-    stop = serializers.JSONField(required=False, allow_null=True,
-                                 help_text="A string or up to 4 strings where generation stops.")
     tools = serializers.ListField(child=serializers.DictField(), required=False, allow_null=True,
                                   help_text="Tool calling is not supported: omit or send [].")
     user = serializers.CharField(required=False, allow_blank=True, max_length=256)
-
-    def validate_stop(self, value):
-        if value is None or value == []:
-            return None
-        values = [value] if isinstance(value, str) else value
-        if not isinstance(values, list) or not 1 <= len(values) <= 4 or not all(
-                isinstance(v, str) and 0 < len(v) <= 100 for v in values):
-            raise serializers.ValidationError("A string or a list of up to 4 non-empty strings.")
-        return values
 
     def validate_tools(self, value: list | None) -> list | None:
         if value:
@@ -199,6 +178,23 @@ class OpenAIChatInput(serializers.Serializer):
             raise serializers.ValidationError("The last user message may not be blank.")
         return value
 
+    @staticmethod
+    def turn(data: dict) -> Turn:
+        """Leading system/developer messages are the system prompt; the rest is the history."""
+        turns = [{"role": ROLES[m["role"]], "content": m.get("content") or ""} for m in data["messages"]]
+        index = 0
+        system: list[str] = []
+        while index < len(turns) - 1 and turns[index]["role"] == "system":
+            if turns[index]["content"].strip():
+                system.append(turns[index]["content"])
+            index += 1
+        effort = data.get("reasoning_effort")
+        limits = {**data, "max_tokens": data.get("max_completion_tokens") or data.get("max_tokens")}
+        return Turn(text=turns[-1]["content"], model=data.get("model") or None, system="\n\n".join(system) or None,
+                    history=[ChatMessage(t["role"], t["content"]) for t in turns[index:-1] if t["content"].strip()],
+                    params=GenerationParamsInput.params(limits, thinking=bool(effort and effort not in
+                                                                              ("none", "minimal"))))
+
 
 def completion_id(stream_id: str) -> str:
     return "chatcmpl-" + stream_id.removeprefix("msg_")
@@ -206,31 +202,6 @@ def completion_id(stream_id: str) -> str:
 
 def finish_reason(value: str | None) -> str:
     return value if value in FINISH_REASONS else "stop"
-
-
-def _options(data: dict) -> tuple[streaming.ReplyOptions, str]:
-    turns = [{"role": ROLES[m["role"]], "content": m.get("content") or ""} for m in data["messages"]]
-    index = 0
-    system: list[str] = []
-    while index < len(turns) - 1 and turns[index]["role"] == "system":
-        if turns[index]["content"].strip():
-            system.append(turns[index]["content"])
-        index += 1
-    history = [ChatMessage(t["role"], t["content"]) for t in turns[index:-1] if t["content"].strip()]
-    effort = data.get("reasoning_effort")
-    options = streaming.ReplyOptions(
-        model=data.get("model") or None, system="\n\n".join(system) or None, temperature=data.get("temperature"),
-        top_p=data.get("top_p"), max_tokens=data.get("max_completion_tokens") or data.get("max_tokens"),
-        thinking=bool(effort and effort not in ("none", "minimal")), history=history,
-        stop=data.get("stop"),
-    )
-    return options, turns[-1]["content"]
-
-
-def _check_model(model_id: str | None) -> None:
-    if model_id and provider_selectors.catalogue_model(model_id) is None:
-        raise AppError(f"The model '{model_id}' does not exist (GET /v1/models lists them).", status_code=404,
-                       code="MODEL_NOT_FOUND", details={"model": ["Unknown model."]})
 
 
 def chat_completion_data(final: dict, *, created: int) -> dict:
@@ -284,7 +255,7 @@ async def openai_sse(events: AsyncIterator[dict], *, created: int, include_usage
 
 
 def _openai_stream(events: AsyncIterator[dict], *, stream_id: str, include_usage: bool, request_id: str,
-                   headers: dict[str, str]):
+                   headers: dict[str, str]) -> HttpResponse:
     return sse.sse_response(openai_sse(events, created=int(time.time()), include_usage=include_usage,
                                        request_id=request_id),
                             headers={"X-Stream-ID": stream_id, **headers})
@@ -297,37 +268,19 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     user, auth = await authenticate(request, chatbot_keys=True)
     body = json_body(request)
     data = validated(OpenAIChatInput, body)
-    if not support_selectors.is_chatbot_key(auth):  # a chatbot's key: its chatbot picks the model
-        await sync_to_async(_check_model)(data.get("model") or None)
-    options, prompt = _options(data)
     include_usage = bool(data.get("stream") and (data.get("stream_options") or {}).get("include_usage"))
-    request_id = getattr(request, "request_id", "")
+    caller = Caller(user=user, credential=auth, address=client_ip(request), request_id=getattr(request, "request_id", ""))
     headers = {"X-Cache-Status": "BYPASS"}
-    idem = idempotency.idempotency_for(request, user, body)
-    stored = await idempotency.abegin(idem)
+    idem, stored = await replay.begin(request, user, body)
     if stored is not None:
-        if stored.get("stream_id"):
-            await stream_or_404(stored["stream_id"])
-            response = _openai_stream(streaming.reply_events(stored["stream_id"]), stream_id=stored["stream_id"],
-                                      include_usage=include_usage, request_id=request_id, headers=headers)
-        else:
-            response = replayed_json(stored, headers)
-        response["Idempotent-Replayed"] = "true"
-        return response
-    call = dict(conversation=None, user_message=None, options=options, user=user, api_key=auth,
-                request_id=request_id, prompt=prompt)
-    try:
-        if data.get("stream"):
-            first, events = await start_stream(streaming.stream_reply(**call))
-        else:
-            reply = await streaming.begin_reply(**call)
-    except BaseException:
-        await idempotency_release(idem)
-        raise
+        return await replay.replayed(request, stored, headers, lambda stream_id, after: _openai_stream(
+            streaming.reply_events(stream_id, after=after), stream_id=stream_id, include_usage=include_usage,
+            request_id=caller.request_id, headers={}))
+    reply = await replay.started(idem, lambda: turn_begin(caller, OpenAIChatInput.turn(data)))
     if data.get("stream"):
-        await idempotency.afinish(idem, status=200, stream_id=first["stream_id"])
-        response = _openai_stream(events, stream_id=first["stream_id"], include_usage=include_usage,
-                                  request_id=request_id, headers=headers)
+        await replay.keep_stream(idem, reply.stream_id)
+        response = _openai_stream(streaming.stream_reply(reply), stream_id=reply.stream_id,
+                                  include_usage=include_usage, request_id=caller.request_id, headers=headers)
         _overhead(response, started)  # before the provider is waited for: all ours
         return response
     created = int(time.time())
@@ -337,7 +290,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         provider_ms[0] = float(final.get("latency_ms") or 0.0)
         return chat_completion_data(final, created=created)
 
-    status, payload = await asyncio.shield(run_to_end(reply, idem, build))
+    status, payload = await asyncio.shield(replay.settle(reply, idem, build))
     if status != 200:
         status, payload = openai_error_body(status, payload)
     response = JsonResponse(payload, status=status, headers=headers)
@@ -426,53 +379,3 @@ async def embeddings_create(request: HttpRequest) -> HttpResponse:
     })
     _overhead(response, started, model_ms)
     return response
-
-
-# --- OpenAPI declarations (schema only; see chats.completion_apis.documented) --------------------
-
-
-class _OpenAIDeclaration(APIView):
-    parser_classes = [JSONParser]
-
-    def _never_called(self, *args, **kwargs):  # pragma: no cover
-        raise NotImplementedError
-
-
-_CHAT_RESPONSE = OpenApiResponse(response=OpenApiTypes.OBJECT, description=(
-    "OpenAI's `chat.completion` object; with `stream: true`, `text/event-stream` of `chat.completion.chunk` "
-    "objects ending with `data: [DONE]` (a usage chunk first when `stream_options.include_usage`)."))
-
-
-class ChatCompletionsDeclaration(_OpenAIDeclaration):
-    @extend_schema(tags=TAGS, request=OpenAIChatInput, operation_id="openai_chat_completions_create",
-                   responses={(200, "application/json"): _CHAT_RESPONSE,
-                              (200, "text/event-stream"): OpenApiTypes.STR},
-                   description="OpenAI-compatible chat completions (use any OpenAI SDK with base_url=…/v1). "
-                               "Errors use OpenAI's error shape.")
-    def post(self, request, *args, **kwargs):  # pragma: no cover
-        self._never_called()
-
-
-class ModelsDeclaration(_OpenAIDeclaration):
-    @extend_schema(tags=TAGS, responses={200: OpenApiTypes.OBJECT}, operation_id="openai_models_list",
-                   description="OpenAI's model list: `{\"object\": \"list\", \"data\": [{\"id\", \"object\", "
-                               "\"created\", \"owned_by\"}]}`.")
-    def get(self, request, *args, **kwargs):  # pragma: no cover
-        self._never_called()
-
-
-class ModelDetailDeclaration(_OpenAIDeclaration):
-    @extend_schema(tags=TAGS, responses={200: OpenApiTypes.OBJECT}, operation_id="openai_models_retrieve",
-                   description="One OpenAI model object.")
-    def get(self, request, *args, **kwargs):  # pragma: no cover
-        self._never_called()
-
-
-class EmbeddingsDeclaration(_OpenAIDeclaration):
-    @extend_schema(tags=TAGS, request=EmbeddingsInput, responses={200: OpenApiTypes.OBJECT},
-                   operation_id="openai_embeddings_create",
-                   description="OpenAI-compatible embeddings with all-MiniLM-L6-v2 (384 dimensions), computed "
-                               "on this server; `encoding_format` `float` or `base64`.")
-    def post(self, request, *args, **kwargs):  # pragma: no cover
-        self._never_called()
-

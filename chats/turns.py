@@ -1,0 +1,213 @@
+"""The one way a reply starts: :func:`turn_begin`.
+
+Every transport (REST JSON, SSE, WebSocket, the OpenAI-compatible API) turns its request into a
+:class:`Turn` and calls :func:`turn_begin`, which, once and in this order:
+
+1. applies the caller's credential profile (a chatbot key: its system prompt, model and endpoint)
+   and the user's preferences (default model and provider, system prompt, temperature, max_tokens);
+2. finds the conversation (owner-scoped; another user's is a 404) or plans a new one;
+3. resolves the model and its routes and checks the parameters against the model, and the prompt
+   (system prompt and history, the conversation's thread or the request's own) against its
+   context window: anything refused is a 4xx before anything is saved;
+4. saves the new conversation and the user's message, in one transaction with the checks;
+5. starts the generation (:mod:`chats.streaming`) and returns its :class:`~chats.streaming.Reply`,
+   whose events the transports only format.
+
+The response cache, memories and document context, tools and budget checks enter a turn here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from accounts.models import ApiKey
+from chatplatform.api.exceptions import AppError
+from chats import selectors, services, streaming
+from chats.models import Conversation, Message
+from providers import selectors as provider_selectors
+from providers import services as provider_services
+from providers.adapters.base import ChatMessage
+from providers.params import GenerationParams
+from providers.profiles import CredentialProfile, profile_of
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who starts the turn: the user (or AnonymousUser), the credential they presented
+    (``request.auth``), their address and the request id."""
+
+    user: Any
+    credential: Any = None
+    address: str = ""
+    request_id: str = ""
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(getattr(self.user, "is_authenticated", False))
+
+    @property
+    def scope(self) -> str:
+        """Who owns this caller's stateless streams: the user, or the address when anonymous."""
+        return f"user:{self.user.pk}" if self.authenticated else f"ip:{self.address}"
+
+
+@dataclass(frozen=True)
+class NewConversation:
+    """A conversation the turn starts: an id the client chose (seed 000), fields, earlier turns."""
+
+    id: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Turn:
+    """What a transport asks for. Exactly one of: ``history`` (stateless: nothing is saved but
+    usage), ``conversation``/``conversation_id`` (a conversation of the caller's; with ``create`` an
+    unknown id starts it), or ``new`` (a conversation to start)."""
+
+    text: str | None = None  # the new user message (None: answer ``reply_to`` again)
+    history: list[ChatMessage] | None = None
+    conversation_id: str | None = None
+    create: bool = False
+    conversation: Conversation | None = None
+    new: NewConversation | None = None
+    reply_to: Message | None = None  # regenerate: a saved user message to answer again
+    sibling_of: Message | None = None  # edit: the new message replaces this one (same parent)
+    system: str | None = None  # this turn's system prompt (the request's)
+    model: str | None = None
+    provider: str | None = None
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+    @property
+    def stateless(self) -> bool:
+        return self.history is not None
+
+
+@dataclass
+class _Prepared:
+    conversation: Conversation | None
+    user_message: Message | None
+    stream: provider_services.ChatStream
+
+
+async def turn_begin(caller: Caller, turn: Turn) -> streaming.Reply:
+    """Check, save and start one turn (see the module docstring). 4xx before anything is saved;
+    provider failures arrive later as the reply's ``error`` event."""
+    prepared = await sync_to_async(_prepare)(caller, turn)
+    return await streaming.start(conversation=prepared.conversation, user_message=prepared.user_message,
+                                 stream=prepared.stream)
+
+
+def _prepare(caller: Caller, turn: Turn) -> _Prepared:
+    profile = profile_of(caller.credential) or CredentialProfile()
+    prefs = (getattr(caller.user, "preferences", None) or {}) if caller.authenticated else {}
+    with transaction.atomic():
+        conversation = _conversation(caller, turn)
+        stored = _stored(conversation, turn)
+        model, provider = _choice(turn, profile, stored, prefs)
+        if not caller.authenticated:
+            model, provider = provider_selectors.anonymous_model(model), None
+        call = provider_services.ChatCall(
+            messages=_history(turn, conversation), model=model, provider=provider,
+            system=profile.system_prompt or turn.system or stored.get("system_prompt") or prefs.get("system_prompt")
+            or None,
+            params=turn.params, endpoint=profile.endpoint,
+            fallback=caller.authenticated and profile.endpoint is None,  # anonymous: public models only
+            user=caller.user if caller.authenticated else None,
+            api_key=caller.credential if isinstance(caller.credential, ApiKey) else None,
+            request_id=caller.request_id,
+        )
+        stream = provider_services.chat_stream(call)  # plans and checks (the request's own values)
+        preferred = _preferred_params(call.params, prefs, stream)
+        if preferred != call.params:
+            call.params = preferred
+            stream = provider_services.chat_stream(call)
+        if turn.stateless:
+            return _Prepared(None, None, stream)
+        if conversation is None:
+            new = turn.new or NewConversation(id=turn.conversation_id)
+            conversation = services.conversation_start(user=caller.user, conversation_id=new.id,
+                                                       history=new.history, **new.fields)
+        return _Prepared(conversation, _user_message(turn, conversation), stream)
+
+
+def _stored(conversation: Conversation | None, turn: Turn) -> dict[str, Any]:
+    """The conversation's own model, provider and system prompt (or the new one's)."""
+    if conversation is not None:
+        return {"model": conversation.model, "provider": conversation.provider,
+                "system_prompt": conversation.system_prompt}
+    return dict(turn.new.fields) if turn.new else {}
+
+
+def _preferred_params(params: GenerationParams, prefs: dict, stream: provider_services.ChatStream) -> GenerationParams:
+    """The user's preferred temperature and max_tokens where the request set none, fitted to the
+    model (a preference is not a request: it is brought within the model's limits, not refused)."""
+    model = stream.routes[0].model if stream.routes else None
+    if model is None or (prefs.get("temperature") is None and prefs.get("max_tokens") is None):
+        return params
+    fitted = GenerationParams(temperature=prefs.get("temperature"), max_tokens=prefs.get("max_tokens")).fitted_to(model)
+    return params.with_defaults(temperature=fitted.temperature, max_tokens=fitted.max_tokens)
+
+
+def _conversation(caller: Caller, turn: Turn) -> Conversation | None:
+    """The caller's conversation for this turn; None when stateless or when one is to be started."""
+    if turn.stateless or turn.new is not None:
+        return None
+    if turn.conversation is not None:
+        return turn.conversation
+    if not caller.authenticated:
+        raise AppError("Conversations need an account: sign in.", status_code=401)
+    if turn.conversation_id:
+        found = selectors.conversation_find(user=caller.user, conversation_id=turn.conversation_id)
+        if found is not None:
+            return found
+    if not turn.create:
+        raise AppError("Conversation not found.", status_code=404)
+    return None
+
+
+def _choice(turn: Turn, profile: CredentialProfile, stored: dict[str, Any],
+            prefs: dict) -> tuple[str | None, str | None]:
+    """(model, provider): the credential's profile, else the first of the request, the
+    conversation and the preferences that names either."""
+    if profile.model or profile.endpoint is not None:
+        return profile.model or turn.model, None
+    for model, provider in ((turn.model, turn.provider), (stored.get("model"), stored.get("provider")),
+                            (prefs.get("default_model"), prefs.get("default_provider"))):
+        if model or provider:
+            return model or None, provider or None
+    return None, None
+
+
+def _history(turn: Turn, conversation: Conversation | None) -> list[ChatMessage]:
+    """The messages the model reads, oldest first, ending with the one it answers."""
+    if turn.stateless:
+        return [*(turn.history or []), ChatMessage("user", turn.text or "")]
+    if turn.reply_to is not None:
+        return _thread(conversation, leaf_id=turn.reply_to.id)
+    if conversation is None:  # a conversation to start: its earlier turns, then the new message
+        earlier = [ChatMessage(t["role"], t["content"]) for t in (turn.new.history if turn.new else [])]
+        return [*earlier, ChatMessage("user", turn.text or "")]
+    leaf = turn.sibling_of.parent_id if turn.sibling_of is not None else conversation.active_leaf_id
+    earlier = _thread(conversation, leaf_id=leaf) if leaf else []
+    return [*earlier, ChatMessage("user", turn.text or "")]
+
+
+def _thread(conversation: Conversation | None, *, leaf_id: str | None) -> list[ChatMessage]:
+    if conversation is None:
+        return []
+    return [ChatMessage(m.role, m.content) for m in selectors.thread(conversation, leaf_id=leaf_id)
+            if m.role in ("user", "assistant") and m.content and m.status != Message.Status.ERROR]
+
+
+def _user_message(turn: Turn, conversation: Conversation) -> Message:
+    if turn.reply_to is not None:
+        return turn.reply_to
+    if turn.sibling_of is not None:
+        return services.message_edit(message=turn.sibling_of, content=turn.text or "")
+    return services.message_add_user(conversation=conversation, content=turn.text or "")
