@@ -16,9 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import AdminAPIView, AdminAuthMixin
 from chatplatform.api.exceptions import AppError
 from chatplatform.api.pagination import PAGE_LIMIT_DEFAULT, page_query_serializer, paginate
-from chatplatform.api.permissions import AdminAPIView, AdminAuthMixin, AdminForWrites, OpenOrAuthenticated
+from chatplatform.api.permissions import AdminForWrites, OpenOrAuthenticated
 from providers import registry, selectors, services
 from providers.adapters.base import ProviderSettings
 from providers.crypto import mask

@@ -14,9 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import AdminAuthMixin
 from accounts.serializers import UserOutput
 from chatplatform.api.exceptions import AppError
-from chatplatform.api.permissions import AdminAuthMixin, AdminForWrites, IsAdmin
+from chatplatform.api.permissions import AdminForWrites, IsAdmin
 from support import selectors, services
 from support.authentication import ChatbotKeyAllowed
 from support.models import Chatbot
