@@ -1,4 +1,4 @@
-"""Suite-wide fixtures: fast hashing, a clean cache per test, API clients and users."""
+"""Suite-wide fixtures: fast hashing, a clean cache per test, API clients and users, the MiniLM model."""
 
 from __future__ import annotations
 
@@ -68,3 +68,11 @@ def auth_client(user, tokens_for) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access_token']}")
     client.user = user
     return client
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """Load all-MiniLM-L6-v2 once for the session (a few seconds)."""
+    from providers import embeddings
+
+    return embeddings.get_model()
