@@ -76,3 +76,15 @@ def minilm():
     from providers import embeddings
 
     return embeddings.get_model()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _celery_tasks_in_process():
+    """Celery tasks run in-process (eager) in tests whatever the mode, so a REDIS_URL (as in CI)
+    does not send them to a broker nobody reads; tests/test_celery_worker.py turns this off for
+    its real worker."""
+    from chatplatform.celery import app
+
+    eager, app.conf.task_always_eager = app.conf.task_always_eager, True
+    yield
+    app.conf.task_always_eager = eager

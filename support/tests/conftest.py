@@ -64,9 +64,14 @@ def admin_client() -> APIClient:
 
 
 @pytest.fixture
-def faqs(db, minilm):
-    """The FAQ table above, created through the service (so each has its embedding)."""
+def faqs(db, minilm, django_capture_on_commit_callbacks):
+    """The FAQ table above, created through the service; the embedding tasks it enqueues on
+    commit run (eagerly) before the test starts, so each FAQ has its embedding."""
     from support import services
 
-    return [services.faq_create(category=c, question=q, answer=a, order=i)
-            for i, (c, q, a) in enumerate(FAQS)]
+    with django_capture_on_commit_callbacks(execute=True):
+        created = [services.faq_create(category=c, question=q, answer=a, order=i)
+                   for i, (c, q, a) in enumerate(FAQS)]
+    for faq in created:
+        faq.refresh_from_db()
+    return created
