@@ -1,4 +1,4 @@
-"""Suite-wide fixtures: fast hashing, a clean cache per test, API clients and users."""
+"""Suite-wide fixtures: fast hashing, a clean cache per test, API clients and users, the MiniLM model."""
 
 from __future__ import annotations
 
@@ -68,3 +68,23 @@ def auth_client(user, tokens_for) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user)['access_token']}")
     client.user = user
     return client
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """Load all-MiniLM-L6-v2 once for the session (a few seconds)."""
+    from providers import embeddings
+
+    return embeddings.get_model()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _celery_tasks_in_process():
+    """Celery tasks run in-process (eager) in tests whatever the mode, so a REDIS_URL (as in CI)
+    does not send them to a broker nobody reads; tests/test_celery_worker.py turns this off for
+    its real worker."""
+    from chatplatform.celery import app
+
+    eager, app.conf.task_always_eager = app.conf.task_always_eager, True
+    yield
+    app.conf.task_always_eager = eager

@@ -288,9 +288,11 @@ DEFAULT_FALLBACKS: list[str] | None = (
 # --- REST framework and OpenAPI -------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "chatplatform.api.authentication.JWTAuthentication",
-        "chatplatform.api.authentication.ApiKeyAuthentication",
+        "accounts.authentication.JWTAuthentication",  # JWTs and cpk_ keys as Bearer
+        "accounts.authentication.ApiKeyAuthentication",  # cpk_ keys as ApiKey / X-API-Key
         "support.authentication.ChatbotKeyAuthentication",  # cbk_ keys; the two above defer them
+        # Last: credentials presented but claimed by none of the above are a 401.
+        "chatplatform.api.credentials.UnclaimedCredentialsAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [

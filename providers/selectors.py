@@ -1,5 +1,5 @@
 """Provider reads: which providers are configured (environment + ProviderConfig rows), the
-default provider/model, and the catalogue.
+default provider/model, the catalogue, and the provider listing the admin routes show.
 
 The resolved configuration is cached in-process for a few seconds. A change to a ProviderConfig
 or catalogue row drops it at once in this process and bumps a version number in the shared cache
@@ -22,6 +22,7 @@ from chatplatform.api.context import current_request_id
 from chatplatform.api.exceptions import AppError
 from providers.adapters.base import ProviderSettings
 from providers.catalogue import LOCAL_MODEL_ID
+from providers.crypto import mask
 from providers.models import Model, ProviderConfig
 
 DISPLAY_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Google Gemini", "local": "Local (llama.cpp)"}
@@ -256,3 +257,70 @@ def anonymous_model(model_id: str | None) -> str | None:
         if model_available(candidate):
             return candidate.id
     raise AppError("No public model is available to anonymous callers: sign in.", status_code=403)
+
+
+# --- the provider listing (admin routes, seed 000's /gemini/providers) --------------------------
+
+
+def provider_config_get(*, name: str) -> ProviderConfig | None:
+    """The ProviderConfig row called ``name``, if an operator saved one."""
+    return ProviderConfig.objects.filter(name=name).first()
+
+
+def _provider_view(provider: ProviderSettings, *, row: ProviderConfig | None, default: str,
+                   models: list[Model]) -> dict:
+    from providers.reliability import breaker
+
+    key = row.masked_key if row and row.api_key_encrypted else (
+        mask(provider.api_key[-4:], kind=provider.kind) if provider.api_key else "")
+    return {
+        "name": provider.name, "kind": provider.kind,
+        "display_name": DISPLAY_NAMES.get(provider.kind, provider.kind),
+        "status": "configured", "source": "database" if row else "environment",
+        "base_url": provider.base_url, "api_key": key, "default_model": provider.default_model,
+        "priority": provider.priority, "timeout": provider.timeout, "max_retries": provider.max_retries,
+        "is_default": provider.name == default, "circuit": breaker.status(provider.name),
+        "models": [m.id for m in models if m.provider == provider.kind],
+        "features": FEATURES.get(provider.kind, []),
+        "fallbacks": (row.fallbacks if row else None) or {},
+    }
+
+
+def provider_listing() -> list[dict]:
+    """Every provider an operator can see: the configured ones (environment or row, in fallback
+    order), then rows that are disabled (``status: disabled``) or cannot reach their provider
+    (``not_configured``). Keys are masked."""
+    rows = {row.name: row for row in ProviderConfig.objects.all()}
+    default = default_provider_name()
+    models = catalogue()
+    listing = [_provider_view(p, row=rows.get(p.name), default=default, models=models)
+               for p in configured_providers()]
+    seen = {p["name"] for p in listing}
+    for row in rows.values():
+        if row.name not in seen:
+            listed = ProviderSettings(name=row.name, kind=row.kind, base_url=row.base_url,
+                                      default_model=row.default_model, priority=row.priority,
+                                      timeout=row.timeout, max_retries=row.max_retries)
+            listing.append({**_provider_view(listed, row=row, default=default, models=models),
+                            "status": "disabled" if not row.enabled else "not_configured"})
+    return listing
+
+
+def provider_listing_get(*, name: str) -> dict | None:
+    """One provider as :func:`provider_listing` shows it, or None."""
+    return next((p for p in provider_listing() if p["name"] == name), None)
+
+
+def provider_overview() -> dict:
+    """Seed 000's ``/gemini/providers``: the available providers, the default and details."""
+    listing = provider_listing()
+    details = {
+        p["name"]: {"name": p["display_name"], "models": p["models"],
+                    "status": p["status"], "features": p["features"], "circuit": p["circuit"]}
+        for p in listing
+    }
+    return {
+        "available_providers": [p["name"] for p in listing if p["status"] == "configured"],
+        "default_provider": default_provider_name(),
+        "provider_details": details,
+    }

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import transaction
 
@@ -416,3 +416,104 @@ async def provider_probe(provider: ProviderSettings, *, model: str | None = None
     result = await chat_complete(call)
     result.model = model_id
     return result
+
+
+# --- provider administration (the /providers and seed 000's /gemini routes) ---------------------
+
+
+def provider_key_validate(*, kind: str, api_key: str, base_url: str, name: str) -> list[str]:
+    """A real call with a candidate key (list models), before it is saved: the model ids the key
+    sees. 400 (``INVALID_API_KEY``) if the provider refuses it or cannot be reached."""
+    candidate = settings_for_validation(kind=kind, api_key=api_key, base_url=base_url, name=f"validate-{name}")
+    adapter = registry.adapter_class(kind)(candidate)
+
+    async def check() -> list[str]:
+        try:
+            return await adapter.list_models()
+        finally:
+            await adapter.aclose()
+
+    try:
+        return async_to_sync(check)()
+    except ProviderError as exc:
+        raise AppError("The provider rejected this API key (or could not be reached).", status_code=400,
+                       code="INVALID_API_KEY", details={"api_key": [exc.code]}) from exc
+
+
+def provider_save(*, existing: ProviderConfig | None = None, name: str | None = None, kind: str | None = None,
+                  api_key: str | None = None, validate_key: bool = True, base_url: str | None = None,
+                  description: str | None = None, default_model: str | None = None, enabled: bool | None = None,
+                  is_default: bool | None = None, priority: int | None = None, timeout: float | None = None,
+                  max_retries: int | None = None, fallbacks: dict | None = None, temperature: float | None = None,
+                  max_tokens: int | None = None) -> ProviderConfig:
+    """Create or update a provider row from an operator's input (``None``: leave as it is; name
+    and kind default to ``existing``'s). A new key is checked with a real call first, unless
+    ``validate_key`` is off or the provider is ``local``; ``temperature`` and ``max_tokens`` go
+    into the row's settings. Not one transaction on purpose: none is held open during the
+    provider call (the row write itself is atomic)."""
+    if existing is None and not (name and kind):
+        raise ValueError("a new provider needs a name and a kind")
+    name = name or existing.name  # type: ignore[union-attr]
+    kind = kind or existing.kind  # type: ignore[union-attr]
+    if api_key and validate_key and kind != "local":
+        provider_key_validate(kind=kind, api_key=api_key, name=name,
+                              base_url=base_url or (existing.base_url if existing else ""))
+    extra = dict(existing.settings if existing else {})
+    for key, value in (("temperature", temperature), ("max_tokens", max_tokens)):
+        if value is not None:
+            extra[key] = value
+    return provider_config_save(name=name, kind=kind, api_key=api_key, settings=extra, description=description,
+                                base_url=base_url, default_model=default_model, enabled=enabled,
+                                is_default=is_default, priority=priority, timeout=timeout,
+                                max_retries=max_retries, fallbacks=fallbacks)
+
+
+def provider_create(*, name: str | None = None, kind: str | None = None, **fields: Any) -> ProviderConfig:
+    """``POST /providers``: a new row (422 without name and kind, 409 if the name is taken);
+    ``fields`` as :func:`provider_save` takes them."""
+    if not name or not kind:
+        raise AppError("name and kind are required.", status_code=422,
+                       details={k: ["This field is required."] for k, v in (("name", name), ("kind", kind)) if not v})
+    if selectors.provider_config_get(name=name) is not None:
+        raise AppError("A provider with that name exists.", status_code=409, code="CONFLICT")
+    return provider_save(name=name, kind=kind, **fields)
+
+
+def provider_update(*, name: str, **fields: Any) -> ProviderConfig:
+    """``PUT``/``PATCH /providers/{name}``: change a row, or create one over an environment
+    provider (or a new one when ``kind`` is given); 404 otherwise."""
+    existing = selectors.provider_config_get(name=name)
+    if existing is None:
+        env = selectors.provider_settings(name)
+        kind = fields.get("kind") or (env.kind if env else None)
+        if not kind:
+            raise AppError(f"Provider '{name}' not found.", status_code=404)
+        fields["kind"] = kind
+    return provider_save(existing=existing, name=name, **fields)
+
+
+def provider_configure(*, name: str, default_model: str | None = None, is_default: bool | None = None,
+                       temperature: float | None = None, max_tokens: int | None = None) -> ProviderConfig:
+    """Seed 000's ``/gemini/configure``: a configured provider's default model, default flag and
+    generation settings (404 if it is configured nowhere)."""
+    existing = selectors.provider_config_get(name=name)
+    env = selectors.provider_settings(name)
+    if existing is None and env is None:
+        raise AppError(f"Provider '{name}' is not configured.", status_code=404)
+    kind = existing.kind if existing else env.kind  # type: ignore[union-attr]
+    return provider_save(existing=existing, name=name, kind=kind, default_model=default_model,
+                         is_default=is_default, temperature=temperature, max_tokens=max_tokens)
+
+
+def provider_gemini_register(*, api_key: str, default_model: str, description: str = "", base_url: str = "",
+                             project_id: str = "") -> tuple[ProviderConfig, list[str]]:
+    """Seed 000's ``/gemini/register``: check the key with a real call to Gemini, then store it
+    (encrypted). Returns the row and the model ids the key sees."""
+    base_url = base_url or settings.GEMINI_BASE_URL
+    models = provider_key_validate(kind="gemini", api_key=api_key, base_url=base_url, name="gemini")
+    existing = selectors.provider_config_get(name="gemini")
+    extra = {"project_id": project_id} if project_id else {}
+    row = provider_config_save(name="gemini", kind="gemini", api_key=api_key, base_url=base_url or "",
+                               default_model=default_model, description=description,
+                               settings={**(existing.settings if existing else {}), **extra})
+    return row, models

@@ -13,9 +13,16 @@ class FAQAdmin(admin.ModelAdmin):
     list_editable = ["published", "order"]
     search_fields = ["question", "answer"]
     readonly_fields = ["view_count", "created_at", "updated_at"]
+    actions = ["reindex_embeddings"]
+
+    @admin.action(description="Recompute the embeddings of the selected FAQs (in the background)")
+    def reindex_embeddings(self, request, queryset) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        services.faq_reindex_enqueue(faq_ids=ids)
+        self.message_user(request, f"Re-indexing {len(ids)} FAQs in the background.")
 
     def save_model(self, request, obj, form, change):
-        # Through the service, so the embedding is (re)computed with the text.
+        # Through the service, so the embedding is (re)computed in the background with the text.
         fields = {name: form.cleaned_data[name] for name in ("question", "answer", "category", "published", "order")
                   if name in form.cleaned_data}
         if change:

@@ -15,9 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import AdminAuthMixin
 from accounts.serializers import UserOutput
 from chatplatform.api.exceptions import AppError
-from chatplatform.api.permissions import AdminAuthMixin, AdminForWrites, IsAdmin
+from chatplatform.api.permissions import AdminForWrites, IsAdmin
 from chats.inputs import GenerationInput, SendMessageInput
 from chats.schema import IDEMPOTENCY_HEADER, REPLY_ERRORS
 from chats.serializers import SupportChatOutput

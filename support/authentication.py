@@ -7,6 +7,9 @@ chatbot's prompt, model and endpoint). A chatbot key is meant to be embedded in 
 chatbot's client, so it is *not* a general credential for its owner's account: it is accepted
 only by views that opt in with ``chatbot_key_allowed = True`` (chat routes, public FAQ reads);
 elsewhere a valid key gets 403. Unknown or revoked keys get 401 everywhere.
+
+Listed in settings after the ``accounts`` classes (which defer ``cbk_`` credentials) and before
+the shared kit's catch-all.
 """
 
 from __future__ import annotations
@@ -14,20 +17,17 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from chatplatform.api.authentication import CHATBOT_KEY_PREFIX
+from chatplatform.api.credentials import presented
 from support import services
+from support.models import CHATBOT_KEY_PREFIX
 
 CHATBOT_KEY_ATTRIBUTE = "chatbot_key_allowed"
 
 
 def chatbot_key_from(request) -> str:
     """The ``cbk_…`` credential a request carries, or ``""``."""
-    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    credentials = credentials.strip()
-    if scheme.lower() in ("bearer", "apikey") and credentials.startswith(CHATBOT_KEY_PREFIX):
-        return credentials
-    header = request.META.get("HTTP_X_API_KEY", "").strip()
-    return header if header.startswith(CHATBOT_KEY_PREFIX) else ""
+    credential = presented(request.META)
+    return credential.value if credential is not None and credential.has_prefix(CHATBOT_KEY_PREFIX) else ""
 
 
 class ChatbotKeyAuthentication(authentication.BaseAuthentication):

@@ -23,13 +23,17 @@ from chatplatform.api.outbound import recheck_outbound_url
 from providers.adapters.base import ProviderSettings
 from providers.profiles import CredentialProfile
 from support.models import FAQ, Chatbot, ChatbotAPIKey, CustomerLog
-from support.services import normalize_category
+from support.services import faq_embedding_text, normalize_category
 
 # MiniLM cosine (query vs. an FAQ's question + answer) below which an FAQ is not taken to answer a
 # question (grounding). Measured on the demo FAQs: paraphrases of a question score 0.42-0.80,
 # unrelated questions ("weather in Paris?", "hello", "do you ship to Canada?") 0.06-0.24.
 FAQ_GROUNDING_MIN_SCORE = 0.4
 FAQ_SEARCH_MIN_SCORE = 0.25
+# FAQs whose embedding the background task has not stored yet (just created or edited, or the
+# worker is behind) are embedded with the query, in the same model call, up to this many per
+# search; the rest wait for the task. Bounds the work a public search can cause.
+FAQ_EMBED_ON_THE_FLY_MAX = 32
 
 
 def _is_staff(actor: Any) -> bool:
@@ -50,29 +54,49 @@ def faq_get(*, faq_id: str, include_unpublished: bool = False) -> FAQ | None:
     return faq_list(include_unpublished=include_unpublished).filter(pk=faq_id).first()
 
 
-def _rank(vector: list[float], candidates: Iterable[FAQ], *, limit: int, min_score: float) -> list[tuple[FAQ, float]]:
+def _rank(vector: list[float], candidates: Iterable[FAQ], *, limit: int, min_score: float,
+          fresh: dict[str, list[float]] | None = None) -> list[tuple[FAQ, float]]:
+    """Candidates by cosine to ``vector``; ``fresh``: vectors computed on the fly, by FAQ id."""
     from providers.embeddings import cosine
 
-    scored = [(faq, cosine(vector, faq.embedding)) for faq in candidates if faq.embedding]
+    fresh = fresh or {}
+    scored = [(faq, cosine(vector, faq.embedding or fresh[faq.pk])) for faq in candidates
+              if faq.embedding or faq.pk in fresh]
     scored = [(faq, round(score, 4)) for faq, score in scored if score >= min_score]
     scored.sort(key=lambda pair: (-pair[1], pair[0].order, pair[0].question))
     return scored[:limit]
 
 
 def _candidates(category: str | None) -> list[FAQ]:
-    return list(faq_list(category=category).exclude(embedding__isnull=True))
+    return list(faq_list(category=category))
+
+
+def _texts(query: str, candidates: list[FAQ]) -> tuple[list[str], list[FAQ]]:
+    """What to embed in one model call: the query, then the candidates still without a vector
+    (at most FAQ_EMBED_ON_THE_FLY_MAX); and those candidates."""
+    pending = [faq for faq in candidates if not faq.embedding][:FAQ_EMBED_ON_THE_FLY_MAX]
+    return [query, *(faq_embedding_text(question=f.question, answer=f.answer) for f in pending)], pending
+
+
+def _ranked(vectors: list[list[float]], pending: list[FAQ], candidates: list[FAQ], *, limit: int,
+            min_score: float) -> list[tuple[FAQ, float]]:
+    query_vector, *on_the_fly = vectors
+    fresh = {faq.pk: vector for faq, vector in zip(pending, on_the_fly, strict=True)}
+    return _rank(query_vector, candidates, limit=limit, min_score=min_score, fresh=fresh)
 
 
 def faq_search(*, query: str, limit: int = 5, category: str | None = None,
                min_score: float = FAQ_SEARCH_MIN_SCORE) -> list[tuple[FAQ, float]]:
-    """Published FAQs ranked by MiniLM cosine similarity to ``query`` (best first)."""
+    """Published FAQs ranked by MiniLM cosine similarity to ``query`` (best first). FAQs whose
+    stored embedding is not computed yet are embedded on the fly (not stored: the task does)."""
     from providers.embeddings import embed_texts
 
     query = query.strip()
     if not query:
         return []
-    [vector] = embed_texts([query])
-    return _rank(vector, _candidates(category), limit=limit, min_score=min_score)
+    candidates = _candidates(category)
+    texts, pending = _texts(query, candidates)
+    return _ranked(embed_texts(texts), pending, candidates, limit=limit, min_score=min_score)
 
 
 def faqs_relevant_to(question: str, limit: int = 3, min_score: float = FAQ_GROUNDING_MIN_SCORE,
@@ -89,9 +113,9 @@ async def afaqs_relevant_to(question: str, limit: int = 3, min_score: float = FA
     question = question.strip()
     if not question:
         return []
-    [vector] = await aembed_texts([question])
     candidates = await sync_to_async(_candidates)(category)
-    return _rank(vector, candidates, limit=limit, min_score=min_score)
+    texts, pending = _texts(question, candidates)
+    return _ranked(await aembed_texts(texts), pending, candidates, limit=limit, min_score=min_score)
 
 
 # --- support chat grounding ---------------------------------------------------------------------------

@@ -1,11 +1,19 @@
-"""Support writes: FAQs (with their embeddings), customer logs, chatbots and chatbot API keys."""
+"""Support writes: FAQs (with their embeddings), customer logs, chatbots and chatbot API keys.
+
+An FAQ's embedding is computed in the background: a write that creates an FAQ or changes its
+question or answer clears the vector and enqueues ``support.tasks.faq_embed`` once the
+transaction commits (eager, in-process, in the embedded mode; a Celery worker in production).
+Until then search and grounding embed the FAQ on the fly (see ``support.selectors``).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import string
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from django.db import transaction
@@ -17,6 +25,7 @@ from chatplatform.api.outbound import check_outbound_url
 from support.models import CHATBOT_KEY_PREFIX, FAQ, Chatbot, ChatbotAPIKey, CustomerLog
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
+logger = logging.getLogger(__name__)
 LAST_USED_EVERY = timedelta(seconds=60)
 REOPENED = {CustomerLog.Status.OPEN, CustomerLog.Status.IN_PROGRESS}
 
@@ -40,33 +49,48 @@ def _embed_faq(question: str, answer: str) -> list[float]:
     return embed_texts([faq_embedding_text(question=question, answer=answer)])[0]
 
 
+def _embed_after_commit(faq_id: str) -> None:
+    """Enqueue the embedding once the row is committed (a worker must be able to read it)."""
+    from support.tasks import faq_embed
+
+    # robust: the FAQ is saved either way; a failed enqueue (or eager run) is logged, and the
+    # FAQ is embedded on the fly by searches until a re-index catches it.
+    transaction.on_commit(lambda: faq_embed.delay(faq_id), robust=True)
+
+
+@transaction.atomic
 def faq_create(*, question: str, answer: str, category: str = "general", published: bool = True,
                order: int = 0, embedding: list[float] | None = None) -> FAQ:
-    """Create an FAQ with its MiniLM embedding (computed here unless given; computed before the
-    transaction opens so no database lock is held while the model runs)."""
-    vector = embedding if embedding is not None else _embed_faq(question, answer)
-    with transaction.atomic():
-        return FAQ.objects.create(question=question.strip(), answer=answer.strip(),
-                                  category=normalize_category(category), published=published,
-                                  order=order, embedding=vector)
+    """Create an FAQ. Its MiniLM embedding is computed by a background task after the commit,
+    unless ``embedding`` is given (a caller that embedded a batch itself)."""
+    faq = FAQ.objects.create(question=question.strip(), answer=answer.strip(),
+                             category=normalize_category(category), published=published,
+                             order=order, embedding=embedding)
+    if embedding is None:
+        _embed_after_commit(faq.id)
+    return faq
 
 
+@transaction.atomic
 def faq_update(*, faq: FAQ, question: str | None = None, answer: str | None = None,
                category: str | None = None, published: bool | None = None, order: int | None = None) -> FAQ:
-    """Change the given fields; the embedding is recomputed when the question or answer changed."""
+    """Change the given fields. When the question or answer changed, the old vector is dropped
+    (it no longer describes the text) and a new one is computed in the background."""
     new_question = question.strip() if question is not None else faq.question
     new_answer = answer.strip() if answer is not None else faq.answer
-    text_changed = (new_question, new_answer) != (faq.question, faq.answer) or not faq.embedding
-    vector = _embed_faq(new_question, new_answer) if text_changed else faq.embedding
-    with transaction.atomic():
-        faq.question, faq.answer, faq.embedding = new_question, new_answer, vector
-        if category is not None:
-            faq.category = normalize_category(category)
-        if published is not None:
-            faq.published = published
-        if order is not None:
-            faq.order = order
-        faq.save()
+    text_changed = (new_question, new_answer) != (faq.question, faq.answer)
+    faq.question, faq.answer = new_question, new_answer
+    if text_changed:
+        faq.embedding = None
+    if category is not None:
+        faq.category = normalize_category(category)
+    if published is not None:
+        faq.published = published
+    if order is not None:
+        faq.order = order
+    faq.save()
+    if faq.embedding is None:
+        _embed_after_commit(faq.id)
     return faq
 
 
@@ -86,18 +110,57 @@ def faq_record_view(*, faq_id: str, include_unpublished: bool = False) -> FAQ:
     return FAQ.objects.get(pk=faq_id)
 
 
-def faq_reindex(*, only_missing: bool = True) -> int:
-    """(Re)compute FAQ embeddings in one batch; returns how many rows changed."""
-    from providers.embeddings import embed_texts
-
-    faqs = list(FAQ.objects.filter(embedding__isnull=True) if only_missing else FAQ.objects.all())
-    if not faqs:
-        return 0
-    vectors = embed_texts([faq_embedding_text(question=f.question, answer=f.answer) for f in faqs])
+def _store_embeddings(faqs: Sequence[FAQ], vectors: Sequence[list[float]]) -> int:
+    """Write each vector if its FAQ still has the text it was computed from (a newer edit has
+    queued its own embedding); returns how many rows were written."""
+    written = 0
     with transaction.atomic():
         for faq, vector in zip(faqs, vectors, strict=True):
-            FAQ.objects.filter(pk=faq.pk).update(embedding=vector)
-    return len(faqs)
+            written += FAQ.objects.filter(pk=faq.pk, question=faq.question, answer=faq.answer).update(embedding=vector)
+    return written
+
+
+def faq_embed_now(*, faq_id: str) -> bool:
+    """Compute and store one FAQ's embedding from its current text (the ``faq_embed`` task's
+    work; the model runs outside any transaction). False if the FAQ is gone or was edited
+    meanwhile."""
+    faq = FAQ.objects.filter(pk=faq_id).only("pk", "question", "answer").first()
+    if faq is None:
+        return False
+    return bool(_store_embeddings([faq], [_embed_faq(faq.question, faq.answer)]))
+
+
+def faq_reindex_enqueue(*, only_missing: bool = False, faq_ids: Sequence[str] | None = None) -> None:
+    """Re-index in the background (``support.tasks.faqs_reindex``) once the transaction commits."""
+    from support.tasks import faqs_reindex
+
+    ids = list(faq_ids) if faq_ids is not None else None
+    transaction.on_commit(lambda: faqs_reindex.delay(only_missing=only_missing, faq_ids=ids))
+
+
+def faq_reindex(*, only_missing: bool = True, faq_ids: Sequence[str] | None = None, batch_size: int = 32,
+                progress: Callable[[int, int], None] | None = None) -> int:
+    """(Re)compute FAQ embeddings in batches: every FAQ, those without one (``only_missing``), or
+    the given ids. ``progress(done, total)`` is called after each batch. Returns how many rows
+    were written."""
+    from providers.embeddings import embed_texts
+
+    rows = FAQ.objects.only("pk", "question", "answer").order_by("pk")
+    if faq_ids is not None:
+        rows = rows.filter(pk__in=list(faq_ids))
+    if only_missing:
+        rows = rows.filter(embedding__isnull=True)
+    faqs = list(rows)
+    written = 0
+    for start in range(0, len(faqs), batch_size):
+        batch = faqs[start:start + batch_size]
+        vectors = embed_texts([faq_embedding_text(question=f.question, answer=f.answer) for f in batch],
+                              batch_size=batch_size)
+        written += _store_embeddings(batch, vectors)
+        if progress is not None:
+            progress(start + len(batch), len(faqs))
+    logger.info("Re-indexed %d of %d FAQs", written, len(faqs))
+    return written
 
 
 # --- customer logs --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.response import Response
 
-from chatplatform.api.permissions import AdminAPIView
+from accounts.permissions import AdminAPIView
 from chatplatform.urls import urlpatterns as real_urlpatterns
 
 

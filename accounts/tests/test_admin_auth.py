@@ -6,8 +6,8 @@ import pytest
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory
 
+from accounts.permissions import AdminAPIView
 from accounts.tests.helpers import ME, PROFILE, assert_envelope, bearer
-from chatplatform.api.permissions import AdminAPIView
 
 pytestmark = pytest.mark.django_db
 

@@ -12,30 +12,11 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from rest_framework import exceptions
-from rest_framework.settings import api_settings
 
+from chatplatform.api.credentials import authenticate_request
 from chatplatform.api.exceptions import AppError
-
-
-class _ChatRoute:
-    """Stands in for the view when authenticating chat routes: chatbot keys are accepted there
-    (see support.authentication)."""
-
-    chatbot_key_allowed = True
-
-
-def _authenticate_sync(request: HttpRequest, chatbot_keys: bool) -> tuple[Any, Any]:
-    from rest_framework.request import Request
-
-    drf_request = Request(request, parser_context={"view": _ChatRoute() if chatbot_keys else None})
-    for authenticator_class in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
-        result = authenticator_class().authenticate(drf_request)
-        if result is not None:
-            return result
-    return AnonymousUser(), None
 
 
 async def authenticate(request: HttpRequest, *, required: bool = True, chatbot_keys: bool = False) -> tuple[Any, Any]:
@@ -43,7 +24,7 @@ async def authenticate(request: HttpRequest, *, required: bool = True, chatbot_k
 
     Invalid credentials are always a 401; missing ones only when ``required``. ``chatbot_keys``:
     a chat route, where a chatbot's key may stand in for its owner."""
-    user, auth = await sync_to_async(_authenticate_sync)(request, chatbot_keys)
+    user, auth = await sync_to_async(authenticate_request)(request, chatbot_keys=chatbot_keys)
     if required and not user.is_authenticated:
         raise exceptions.NotAuthenticated()
     return user, auth

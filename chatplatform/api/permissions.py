@@ -1,11 +1,9 @@
-"""Permission classes and the base class for admin views."""
+"""Permission classes shared by every app (the admin-secret view helpers are in
+``accounts.permissions``, beside the admin-secret authentication class)."""
 
 from __future__ import annotations
 
 from rest_framework import permissions
-from rest_framework.views import APIView
-
-from chatplatform.api.authentication import AdminSecretAuthentication
 
 
 class IsAdmin(permissions.BasePermission):
@@ -16,21 +14,6 @@ class IsAdmin(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.is_staff)
-
-
-def admin_authentication_classes() -> list:
-    from rest_framework.settings import api_settings
-
-    return [AdminSecretAuthentication, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]
-
-
-class AdminAPIView(APIView):
-    """Base for admin routes: accepts the admin secret besides the usual credentials."""
-
-    permission_classes = [IsAdmin]
-
-    def get_authenticators(self):
-        return [cls() for cls in admin_authentication_classes()]
 
 
 class OpenOrAuthenticated(permissions.BasePermission):
@@ -53,10 +36,3 @@ class AdminForWrites(permissions.BasePermission):
         if not (user and user.is_authenticated):
             return False
         return request.method in permissions.SAFE_METHODS or bool(user.is_staff)
-
-
-class AdminAuthMixin:
-    """Accept the admin secret on this view besides the usual credentials."""
-
-    def get_authenticators(self):
-        return [cls() for cls in admin_authentication_classes()]

@@ -5,9 +5,11 @@ fixed windows. Every API response carries ``X-RateLimit-Limit``, ``X-RateLimit-R
 ``X-RateLimit-Reset`` (Unix time the minute window resets); over the limit the answer is 429
 with ``Retry-After``.
 
-The caller is identified without a database query: a JWT's signature is checked and its user
-id used; an API key is identified by its public prefix; anything else by client address
-(anonymous callers get ``ANONYMOUS_RATE_LIMIT_PER_MINUTE``, seed 001's 100/min per IP).
+The caller is identified without a database query, from the credential
+``chatplatform.api.credentials.presented`` reads: a bearer JWT's signature is checked and its
+user id used; a key (``<prefix>_<public>_<secret>``, whoever issued it) is identified by its
+prefix and public part; anything else by client address (anonymous callers get
+``ANONYMOUS_RATE_LIMIT_PER_MINUTE``, seed 001's 100/min per IP).
 
 While the counters' store (Redis) is unreachable the limiter *fails open* by default
 (``RATE_LIMIT_FAIL_OPEN``): requests pass uncounted, without ``X-RateLimit-*`` headers (there is
@@ -28,6 +30,7 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from chatplatform.api.credentials import BEARER, presented
 from chatplatform.api.exceptions import envelope_response, log_unavailable, unavailable_component, unavailable_response
 from chatplatform.api.middleware import HybridMiddleware
 from chatplatform.api.net import client_ip
@@ -52,23 +55,16 @@ class Verdict:
 
 def _identity(request: HttpRequest) -> tuple[str, bool]:
     """(bucket key, authenticated?) for the caller."""
-    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    credentials = credentials.strip()
-    api_key = request.META.get("HTTP_X_API_KEY", "").strip()
-    if scheme.lower() == "apikey":
-        api_key = credentials
-    elif scheme.lower() == "bearer" and credentials:
-        if credentials.count("_") >= 2 and credentials.split("_", 1)[0] in ("cpk", "cbk"):
-            api_key = credentials
-        else:
+    credential = presented(request.META)
+    if credential is not None:
+        if credential.scheme == BEARER and credential.is_jwt:
             try:
-                return f"user:{AccessToken(credentials)['user_id']}", True
+                return f"user:{AccessToken(credential.value)['user_id']}", True
             except (TokenError, KeyError):
                 pass  # invalid tokens are refused by authentication; count them per address
-    if api_key:
-        parts = api_key.split("_")
-        if len(parts) == 3:
-            return f"key:{parts[0]}:{parts[1][:16]}", True
+        elif credential.key_parts:
+            prefix, public = credential.key_parts
+            return f"key:{prefix}:{public[:16]}", True
     return f"ip:{client_ip(request)}", False
 
 

@@ -1,5 +1,6 @@
-"""Fixtures for the support tests: callers (two users, staff, the admin secret), the real MiniLM
-model warmed once and demo FAQs (the fake OpenAI upstream comes from providers.tests.fixtures)."""
+"""Fixtures for the support tests: callers (two users, staff, the admin secret) and demo FAQs (the
+real MiniLM model, ``minilm``, comes from the root conftest; the fake OpenAI upstream from
+providers.tests.fixtures)."""
 
 from __future__ import annotations
 
@@ -25,14 +26,6 @@ def _support_settings(settings):
     settings.RATE_LIMIT_ENABLED = False
     settings.ADMIN_SECRET_KEY = ADMIN_SECRET
     settings.ALLOW_PRIVATE_OUTBOUND = False
-
-
-@pytest.fixture(scope="session")
-def minilm():
-    """Load all-MiniLM-L6-v2 once for the session (a few seconds)."""
-    from providers import embeddings
-
-    return embeddings.get_model()
 
 
 @pytest.fixture
@@ -71,9 +64,14 @@ def admin_client() -> APIClient:
 
 
 @pytest.fixture
-def faqs(db, minilm):
-    """The FAQ table above, created through the service (so each has its embedding)."""
+def faqs(db, minilm, django_capture_on_commit_callbacks):
+    """The FAQ table above, created through the service; the embedding tasks it enqueues on
+    commit run (eagerly) before the test starts, so each FAQ has its embedding."""
     from support import services
 
-    return [services.faq_create(category=c, question=q, answer=a, order=i)
-            for i, (c, q, a) in enumerate(FAQS)]
+    with django_capture_on_commit_callbacks(execute=True):
+        created = [services.faq_create(category=c, question=q, answer=a, order=i)
+                   for i, (c, q, a) in enumerate(FAQS)]
+    for faq in created:
+        faq.refresh_from_db()
+    return created

@@ -1,5 +1,5 @@
-"""The Django admin goes through the services: FAQ embeddings are computed, chatbot endpoints are
-SSRF-checked, log status changes keep resolved_at right."""
+"""The Django admin goes through the services: FAQ embeddings are computed (by the task enqueued on
+commit), chatbot endpoints are SSRF-checked, log status changes keep resolved_at right."""
 
 from __future__ import annotations
 
@@ -20,17 +20,19 @@ def admin_site(make_user) -> Client:
     return client
 
 
-def test_faq_admin_add_and_change_embed(admin_site, minilm):
-    response = admin_site.post("/admin/support/faq/add/", {
-        "question": "Can I export my data?", "answer": "Yes, from Settings > Export.", "category": "account",
-        "published": "on", "order": "5"})
+def test_faq_admin_add_and_change_embed(admin_site, minilm, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_site.post("/admin/support/faq/add/", {
+            "question": "Can I export my data?", "answer": "Yes, from Settings > Export.", "category": "account",
+            "published": "on", "order": "5"})
     assert response.status_code == 302, response.content[:2000]
     faq = FAQ.objects.get()
     assert len(faq.embedding) == 384 and faq.category == "account"
     before = list(faq.embedding)
-    response = admin_site.post(f"/admin/support/faq/{quote(faq.pk)}/change/", {
-        "question": "How do I download all my conversations?", "answer": "Settings > Export.",
-        "category": "account", "published": "on", "order": "5"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_site.post(f"/admin/support/faq/{quote(faq.pk)}/change/", {
+            "question": "How do I download all my conversations?", "answer": "Settings > Export.",
+            "category": "account", "published": "on", "order": "5"})
     assert response.status_code == 302
     faq.refresh_from_db()
     assert faq.question.startswith("How do I download") and faq.embedding != before

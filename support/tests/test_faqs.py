@@ -117,14 +117,18 @@ def test_search_validation(faqs):
     assert response.status_code == 422 and "limit" in response.json()["details"]
 
 
-def test_faq_writes_need_staff_or_the_admin_secret(faqs, alice, staff, client_of, admin_client):
+def test_faq_writes_need_staff_or_the_admin_secret(faqs, alice, staff, client_of, admin_client,
+                                                   django_capture_on_commit_callbacks):
     body = {"question": "Do you offer student discounts?", "answer": "Yes: 50% with a valid student email.",
             "category": "Billing"}
     assert APIClient().post(FAQS_URL, body, format="json").status_code == 401
     assert client_of(alice).post(FAQS_URL, body, format="json").status_code == 403
-    created = client_of(staff).post(FAQS_URL, body, format="json")
-    assert created.status_code == 201, created.content
-    faq = created.json()
+    with django_capture_on_commit_callbacks(execute=True) as enqueued:
+        created = client_of(staff).post(FAQS_URL, body, format="json")
+        assert created.status_code == 201, created.content
+        faq = created.json()
+        assert FAQ.objects.get(pk=faq["id"]).embedding is None  # the task runs after the commit
+    assert len(enqueued) == 1
     assert faq["category"] == "billing" and faq["view_count"] == 0 and faq["published"] is True
     assert len(FAQ.objects.get(pk=faq["id"]).embedding) == 384
     found = APIClient().get(SEARCH_URL, {"q": "is there a discount for students", "limit": 1}).json()
@@ -136,15 +140,20 @@ def test_faq_writes_need_staff_or_the_admin_secret(faqs, alice, staff, client_of
     assert bad.status_code == 422 and "answer" in bad.json()["details"]
 
 
-def test_faq_update_reembeds_and_delete(faqs, alice, staff, client_of):
+def test_faq_update_reembeds_and_delete(faqs, alice, staff, client_of, django_capture_on_commit_callbacks):
     faq = faqs[5]  # support hours
     url = f"{FAQS_URL}/{faq.id}"
     assert client_of(alice).patch(url, {"answer": "x"}, format="json").status_code == 403
     assert APIClient().delete(url).status_code == 401
 
-    patched = client_of(staff).patch(url, {"question": "Do you have a mobile app?",
-                                           "answer": "Yes, for iOS and Android."}, format="json")
+    with django_capture_on_commit_callbacks(execute=True) as enqueued:
+        patched = client_of(staff).patch(url, {"question": "Do you have a mobile app?",
+                                               "answer": "Yes, for iOS and Android."}, format="json")
+        assert FAQ.objects.get(pk=faq.pk).embedding is None  # the old vector described the old text
     assert patched.status_code == 200 and patched.json()["category"] == "general"
+    assert len(enqueued) == 1
+    recomputed = FAQ.objects.get(pk=faq.pk).embedding
+    assert len(recomputed) == 384 and recomputed != faq.embedding
     found = APIClient().get(SEARCH_URL, {"q": "is there an app for my phone", "limit": 1}).json()
     assert found[0]["id"] == faq.id
 
@@ -158,13 +167,15 @@ def test_faq_update_reembeds_and_delete(faqs, alice, staff, client_of):
     assert not FAQ.objects.filter(pk=faq.pk).exists()
 
 
-def test_update_without_text_change_keeps_the_embedding(faqs, monkeypatch):
+def test_update_without_text_change_keeps_the_embedding(faqs, monkeypatch, django_capture_on_commit_callbacks):
     faq = faqs[0]
     before = list(faq.embedding)
     monkeypatch.setattr(services, "_embed_faq", lambda *a: pytest.fail("re-embedded without a text change"))
-    services.faq_update(faq=faq, category="security", order=3)
+    with django_capture_on_commit_callbacks(execute=True) as enqueued:
+        services.faq_update(faq=faq, category="security", order=3)
     faq.refresh_from_db()
     assert faq.embedding == before and faq.category == "security"
+    assert enqueued == []  # no embedding task either
 
 
 def test_faqs_relevant_to_grounds_and_filters_by_score(faqs):
@@ -202,3 +213,84 @@ async def test_async_grounding_builds_the_system_prompt(faqs):
 ])
 def test_wants_human(text, expected):
     assert selectors.wants_human(text) is expected
+
+
+# --- embeddings in the background -------------------------------------------------------------------
+
+
+def test_faqs_not_embedded_yet_are_found_by_search_and_grounding(faqs, staff, client_of):
+    # Created inside the test's transaction, which never commits: the embedding task never runs.
+    fresh = services.faq_create(question="Do you ship to Canada?", answer="Yes, within 5-7 business days.",
+                                category="shipping")
+    assert fresh.embedding is None
+    found = APIClient().get(SEARCH_URL, {"q": "delivery to Canada", "limit": 1}).json()
+    assert [f["id"] for f in found] == [fresh.id]
+    [(faq, score)] = selectors.faqs_relevant_to("Can you deliver to Canada?", limit=1)
+    assert faq.id == fresh.id and score >= selectors.FAQ_GROUNDING_MIN_SCORE
+    assert FAQ.objects.get(pk=fresh.pk).embedding is None  # reads compute, never store
+
+
+def test_on_the_fly_embedding_is_bounded(faqs, monkeypatch):
+    monkeypatch.setattr(selectors, "FAQ_EMBED_ON_THE_FLY_MAX", 1)
+    first = services.faq_create(question="Do you ship to Canada?", answer="Yes.", order=100)
+    second = services.faq_create(question="Do you ship to Mexico?", answer="Yes.", order=101)
+    found = {f.id for f, _score in selectors.faq_search(query="shipping to Mexico and Canada", limit=50,
+                                                         min_score=-1.0)}
+    assert found & {first.id, second.id} == {first.id}  # the first pending one only; the rest wait
+    assert len(found) == len(faqs) + 1
+
+
+def test_embedding_task_writes_only_for_the_text_it_embedded(faqs, monkeypatch):
+    from support.tasks import faq_embed
+
+    faq = services.faq_create(question="Q?", answer="A.")
+    assert services.faq_embed_now(faq_id="faq_doesnotexist") is False
+
+    real = services._embed_faq
+
+    def edited_meanwhile(question, answer):
+        FAQ.objects.filter(pk=faq.pk).update(answer="A newer answer.")
+        return real(question, answer)
+
+    monkeypatch.setattr(services, "_embed_faq", edited_meanwhile)
+    assert services.faq_embed_now(faq_id=faq.id) is False
+    assert FAQ.objects.get(pk=faq.pk).embedding is None  # the newer edit's own task will embed it
+    monkeypatch.setattr(services, "_embed_faq", real)
+    faq_embed.delay(faq.id)  # the task itself (eager in tests)
+    assert len(FAQ.objects.get(pk=faq.pk).embedding) == 384
+
+
+def test_reindex_recomputes_in_batches_with_progress(faqs):
+    FAQ.objects.filter(pk__in=[faqs[0].pk, faqs[1].pk]).update(embedding=None)
+    seen = []
+    assert services.faq_reindex(only_missing=True, batch_size=1, progress=lambda *p: seen.append(p)) == 2
+    assert seen == [(1, 2), (2, 2)]
+    assert not FAQ.objects.filter(embedding__isnull=True).exists()
+    assert services.faq_reindex(only_missing=False, faq_ids=[faqs[2].id]) == 1
+    assert services.faq_reindex(only_missing=False, batch_size=4) == len(faqs)
+
+
+def test_admin_action_and_command_reindex(faqs, staff, django_capture_on_commit_callbacks):
+    import io
+
+    from django.core.management import call_command
+    from django.test import Client
+
+    FAQ.objects.update(embedding=None)
+    staff.is_superuser = True
+    staff.save()
+    browser = Client()
+    browser.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True) as enqueued:
+        response = browser.post("/admin/support/faq/", {"action": "reindex_embeddings",
+                                                        "_selected_action": [faqs[0].pk, faqs[1].pk]})
+    assert response.status_code == 302 and len(enqueued) == 1
+    assert set(FAQ.objects.exclude(embedding__isnull=True).values_list("pk", flat=True)) == {faqs[0].pk, faqs[1].pk}
+
+    out = io.StringIO()
+    call_command("reindex_faqs", "--missing-only", stdout=out)
+    assert not FAQ.objects.filter(embedding__isnull=True).exists()
+    assert f"{len(faqs) - 2}/{len(faqs) - 2}" in out.getvalue() and "Re-indexed 4 FAQs" in out.getvalue()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        call_command("reindex_faqs", "--background", stdout=io.StringIO())
+    assert len(queued) == 1

@@ -5,7 +5,7 @@ Passwords are random and printed once, when a user is first created, unless
 ``SEED_DEMO_PASSWORD`` is set; chatbot keys are printed once, when their chatbot is created.
 Existing rows are left as they are, so running it again changes nothing. ``--reset`` first
 deletes the demo data: the demo users (and, through cascades, their chatbots, keys and logs)
-and the demo FAQs.
+and the demo FAQs. It lives in ``adminpanel``, the top layer, because it seeds every app.
 """
 
 from __future__ import annotations
