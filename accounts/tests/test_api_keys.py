@@ -6,6 +6,7 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -199,7 +200,7 @@ def test_admin_pages_show_only_masked_key(admin_browser, user, api_key_for):
     digest = hashlib.sha256(raw.encode()).hexdigest()
 
     changelist = admin_browser.get("/admin/accounts/apikey/")
-    change = admin_browser.get(f"/admin/accounts/apikey/{created['id']}/change/")
+    change = admin_browser.get(f"/admin/accounts/apikey/{quote(created['id'])}/change/")
 
     for page in (changelist, change):
         assert page.status_code == 200

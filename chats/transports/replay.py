@@ -5,6 +5,7 @@ stream, and event ids (``<stream_id>:<n>``, in SSE's ``Last-Event-ID`` and WebSo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from chats.transports.formats import error_details
 from chats.turns import Caller
 
 MAX_EVENT_NUMBER = 10**9
+STREAM_ID = re.compile(r"^msg_[A-Za-z0-9]{1,64}$")  # chatplatform.api.ids.new_id("msg")
 
 
 # --- event ids ---------------------------------------------------------------------------------
@@ -64,6 +66,8 @@ async def remember_owner(stream_id: str, caller: Caller) -> None:
 async def check_owner(stream_id: str, caller: Caller) -> None:
     """404 unless ``caller`` may read this stream (a conversation's: its owner; a stateless one:
     the caller that started it) and it still exists."""
+    if not STREAM_ID.match(stream_id):  # not one of ours: never used as a cache or hub key
+        raise AppError("Stream not found.", status_code=404)
     owner = await cache.aget(_owner_key(stream_id))
     if owner is not None:
         if owner != caller.scope:
