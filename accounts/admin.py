@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import ApiKey, AuthSession, User
+from accounts.models import ApiKey, AuthSession, SsoIdentity, User
 
 
 @admin.register(User)
@@ -46,3 +46,16 @@ class AuthSessionAdmin(admin.ModelAdmin):
     list_display = ["id", "user", "created_at", "revoked_at", "ip_address"]
     search_fields = ["id", "user__username"]
     readonly_fields = ["id", "user", "created_at", "user_agent", "ip_address"]
+
+
+@admin.register(SsoIdentity)
+class SsoIdentityAdmin(admin.ModelAdmin):
+    """Identities at OpenID Connect providers; deleting one unlinks it (the account stays)."""
+
+    list_display = ["id", "user", "provider", "subject", "email", "created_at", "last_login_at"]
+    list_filter = ["provider"]
+    search_fields = ["id", "subject", "email", "user__username", "user__email"]
+    readonly_fields = ["id", "user", "provider", "issuer", "subject", "email", "created_at", "last_login_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

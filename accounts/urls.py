@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import apis
+from accounts import apis, sso_apis
 
 auth_urlpatterns = [
     path("register", apis.RegisterApi.as_view(), name="auth-register"),
@@ -12,6 +12,10 @@ auth_urlpatterns = [
     path("generate-api-key", apis.GenerateApiKeyApi.as_view(), name="auth-generate-api-key"),
     path("api-keys", apis.ApiKeyListApi.as_view(), name="auth-api-keys"),
     path("api-keys/<str:key_id>", apis.ApiKeyRevokeApi.as_view(), name="auth-api-key-revoke"),
+    path("sso/providers", sso_apis.SsoProvidersApi.as_view(), name="auth-sso-providers"),
+    path("sso/login", sso_apis.SsoLoginApi.as_view(), name="auth-sso-login"),
+    path("sso/callback", sso_apis.SsoCallbackApi.as_view(), name="auth-sso-callback"),
+    path("sso/token", sso_apis.SsoTokenApi.as_view(), name="auth-sso-token"),
 ]
 
 user_urlpatterns = [
