@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import ApiKey, AuthSession, SsoIdentity, User
+from accounts.models import ApiKey, AuthSession, SsoIdentity, Team, TeamInvitation, TeamMembership, User
 
 
 @admin.register(User)
@@ -59,3 +59,40 @@ class SsoIdentityAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+class TeamMembershipInline(admin.TabularInline):
+    model = TeamMembership
+    extra = 0
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+    raw_id_fields = ["user"]
+
+
+class TeamInvitationInline(admin.TabularInline):
+    model = TeamInvitation
+    fk_name = "team"
+    extra = 0
+    fields = ["invitee", "email", "role", "status", "invited_by", "created_at", "expires_at"]
+    readonly_fields = ["invited_by", "created_at"]
+    raw_id_fields = ["invitee"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    """Teams with their members and invitations. The REST API keeps a team's last owner; here an
+    operator may fix anything, so mind that a team without an owner can only be changed here."""
+
+    list_display = ["id", "name", "created_by", "created_at"]
+    search_fields = ["id", "name", "memberships__user__username"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    raw_id_fields = ["created_by"]
+    inlines = [TeamMembershipInline, TeamInvitationInline]
+
+
+@admin.register(TeamInvitation)
+class TeamInvitationAdmin(admin.ModelAdmin):
+    list_display = ["id", "team", "invitee", "email", "role", "status", "created_at", "expires_at"]
+    list_filter = ["status", "role"]
+    search_fields = ["id", "email", "invitee__username", "team__name"]
+    raw_id_fields = ["team", "invitee", "invited_by"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from chatplatform.api import fields
-from chatplatform.api.pagination import MAX_OFFSET
+from chatplatform.api.pagination import OffsetPageInput
 from support.models import FAQ, Chatbot, ChatbotAPIKey, CustomerLog
 from support.selectors import FAQ_SEARCH_MIN_SCORE
 
@@ -19,11 +19,7 @@ def category_field(**kwargs) -> serializers.RegexField:
                                   **kwargs)
 
 
-class PageInput(serializers.Serializer):
-    """Seed 003's pagination: ``skip`` (default 0) and ``limit`` (default 100, at most 1000)."""
-
-    skip = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, required=False, default=0)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
+PageInput = OffsetPageInput  # seed 003's skip/limit, shared with the other apps' lists
 
 
 # --- FAQs ---------------------------------------------------------------------------------------------
