@@ -140,6 +140,9 @@ class ChatbotInput(serializers.Serializer):
                                           trim_whitespace=False)
     owner_id = serializers.CharField(max_length=40, required=False,
                                      help_text="Admins only: create the chatbot for this user.")
+    team_id = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True,
+                                    help_text="Share with this team (you need its admin role); null or \"\" "
+                                              "stops sharing; left out, sharing stays as it is.")
 
     def validate_llm_endpoint_url(self, value):
         return value or ""
@@ -147,10 +150,11 @@ class ChatbotInput(serializers.Serializer):
 
 class ChatbotOutput(serializers.ModelSerializer):
     owner_id = serializers.CharField(read_only=True)
+    team_id = serializers.CharField(read_only=True, allow_null=True)
 
     class Meta:
         model = Chatbot
-        fields = ["id", "name", "owner_id", "llm_endpoint_url", "model", "system_prompt", "created_at",
+        fields = ["id", "name", "owner_id", "team_id", "llm_endpoint_url", "model", "system_prompt", "created_at",
                   "updated_at"]
         read_only_fields = fields
 
