@@ -37,7 +37,7 @@ def team_membership_or_404(*, user: Any, team_id: Any, role: str = TeamRole.MEMB
 def require_role(membership: TeamMembership, role: str) -> None:
     if ROLE_RANK[membership.role] < ROLE_RANK[role]:
         raise AppError(f"This needs the team's {role} role (yours: {membership.role}).", status_code=403,
-                       code="TEAM_ROLE_REQUIRED", details={"role": [f"{role} or above."]})
+                       code="TEAM_ROLE_REQUIRED", details={"role": [f"Needs {role} or higher."]})
 
 
 def has_role(*, user: Any, team_id: Any, role: str) -> bool:
