@@ -90,16 +90,16 @@ def providers() -> dict[str, OidcProvider]:
 
 
 def require_configured() -> dict[str, OidcProvider]:
-    """:func:`providers`, or a 501 envelope when there are none."""
+    """:func:`providers`, or a 404 envelope (SSO_NOT_CONFIGURED) when there are none."""
     configured = providers()
     if not configured:
-        raise AppError("Single sign-on is not configured on this server.", status_code=501,
+        raise AppError("Single sign-on is not configured on this server.", status_code=404,
                        code="SSO_NOT_CONFIGURED")
     return configured
 
 
 def provider_named(name: str | None) -> OidcProvider:
-    """The provider ``?provider=`` names, or the default one: 501 when SSO is not configured,
+    """The provider ``?provider=`` names, or the default one: 404 when SSO is not configured,
     400 for a name that is not configured (or none given when several are and none is ``default``)."""
     configured = require_configured()
     if not name:

@@ -84,7 +84,7 @@ class SsoLoginApi(APIView):
                                "(authorization code flow with PKCE). After sign-in the browser comes back to "
                                "`redirect_uri` with a one-time `code` (exchange it at `POST /auth/sso/token`) "
                                "and your `state`, or with `error`. 400 for a `redirect_uri` that is not "
-                               "allow-listed, 501 when SSO is not configured.")
+                               "allow-listed, 404 `SSO_NOT_CONFIGURED` when SSO is not configured.")
     def get(self, request: Request):
         params = _query(SsoLoginQuery, request)
         callback = settings.OIDC_CALLBACK_URL or request.build_absolute_uri(reverse("auth-sso-callback"))

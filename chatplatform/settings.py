@@ -242,7 +242,7 @@ def _json_setting(name: str, raw: str):
 # --- Single sign-on (OpenID Connect; read by accounts/oidc.py) ----------------------------------
 # One provider from these variables (named "default"), and/or several from OIDC_PROVIDERS, a JSON
 # object {"name": {"issuer", "client_id", "client_secret", "scopes", "allowed_redirect_uris",
-# "label"}}. Unset: the SSO routes answer 501.
+# "label"}}. Unset: the SSO routes answer 404 SSO_NOT_CONFIGURED.
 OIDC_ISSUER = env.str("OIDC_ISSUER", default="")
 OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
 OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
@@ -345,7 +345,9 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["chatplatform.api.schema.drop_root_aliases"],
     "ENUM_NAME_OVERRIDES": {"ProviderKindEnum": "providers.models.ProviderKind",
                             "CustomerLogStatusEnum": "support.models.CustomerLog.Status",
-                            "AuthProviderEnum": "accounts.models.AuthProvider"},
+                            "AuthProviderEnum": "accounts.models.AuthProvider",
+                            "TeamRoleEnum": "accounts.models.TeamRole",
+                            "MessageRoleEnum": "chats.models.Message.Role"},
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Swagger UI and ReDoc assets are served from this server (no CDN: works offline).
     "SWAGGER_UI_DIST": "SIDECAR",

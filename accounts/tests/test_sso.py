@@ -188,13 +188,13 @@ def test_login_needs_a_redirect_uri(api_client, idp):
     assert "redirect_uri" in body["details"]
 
 
-def test_unconfigured_sso_answers_501(api_client, settings):
+def test_unconfigured_sso_answers_404_sso_not_configured(api_client, settings):
     settings.OIDC_ISSUER = ""
     settings.OIDC_CLIENT_ID = ""
     settings.OIDC_PROVIDERS = {}
-    assert_envelope(api_client.get(LOGIN, {"redirect_uri": APP}), 501, code="SSO_NOT_CONFIGURED")
-    assert_envelope(api_client.get(CALLBACK, {"state": "x", "code": "y"}), 501, code="SSO_NOT_CONFIGURED")
-    assert_envelope(redeem(api_client, "whatever"), 501, code="SSO_NOT_CONFIGURED")
+    assert_envelope(api_client.get(LOGIN, {"redirect_uri": APP}), 404, code="SSO_NOT_CONFIGURED")
+    assert_envelope(api_client.get(CALLBACK, {"state": "x", "code": "y"}), 404, code="SSO_NOT_CONFIGURED")
+    assert_envelope(redeem(api_client, "whatever"), 404, code="SSO_NOT_CONFIGURED")
     listing = api_client.get(PROVIDERS)
     assert listing.status_code == 200 and listing.json() == []
 
