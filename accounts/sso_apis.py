@@ -61,9 +61,14 @@ def _no_store(response):
     return response
 
 
-class SsoProvidersApi(APIView):
+class _OpenApi(APIView):
+    """SSO routes take no credentials: the browser arrives signed out."""
+
     permission_classes = [AllowAny]
     authentication_classes: list = []
+
+
+class SsoProvidersApi(_OpenApi):
 
     @extend_schema(tags=TAGS, responses={200: SsoProviderOutput(many=True)},
                    description="The identity providers configured here (an empty list: SSO is off).")
@@ -74,9 +79,7 @@ class SsoProvidersApi(APIView):
         return Response(listing, headers={"X-Total-Count": str(len(listing))})
 
 
-class SsoLoginApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+class SsoLoginApi(_OpenApi):
 
     @extend_schema(tags=TAGS, parameters=[SsoLoginQuery],
                    responses={302: OpenApiResponse(description="To the identity provider's login page.")},
@@ -94,9 +97,7 @@ class SsoLoginApi(APIView):
         return _no_store(HttpResponseRedirect(url))
 
 
-class SsoCallbackApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+class SsoCallbackApi(_OpenApi):
 
     @extend_schema(tags=TAGS, parameters=[SsoCallbackQuery],
                    responses={302: OpenApiResponse(description="Back to the client's redirect_uri.")},
@@ -109,9 +110,7 @@ class SsoCallbackApi(APIView):
         return _no_store(HttpResponseRedirect(url))
 
 
-class SsoTokenApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+class SsoTokenApi(_OpenApi):
 
     @extend_schema(tags=TAGS, request=SsoTokenInput, responses={200: AuthOutput},
                    description="Exchange the one-time `code` from the SSO redirect (with the same "

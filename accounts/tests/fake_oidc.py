@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from providers.tests.fakeserver import FakeServer, send_json
+from providers.tests.fakeserver import Call, FakeServer, ScriptedUpstream, Step, send_json
 
 CLIENT_ID = "chatplatform-test"
 CLIENT_SECRET = "fake-client-secret"
@@ -58,10 +58,11 @@ class SigningKey:
         return f"{header}.{payload}.{b64url(signature)}"
 
 
-class FakeOidcProvider:
+class FakeOidcProvider(ScriptedUpstream):
     """The ASGI app. ``url`` (the issuer) is set once it is served."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.url = ""
         self.key = SigningKey("key-1")
         self.identity: dict[str, Any] = {"sub": "user-123", "email": "sso.user@example.com",
@@ -134,37 +135,22 @@ class FakeOidcProvider:
             token = f"{header}.{forged}.{signature}"
         return token
 
-    # --- ASGI ----------------------------------------------------------------------------------------
+    # --- HTTP (the ASGI plumbing is ScriptedUpstream's) ---------------------------------------------
 
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        path = scope["path"]
-        query = dict(parse_qsl(scope.get("query_string", b"").decode()))
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        if path == "/.well-known/openid-configuration":
+    async def handle(self, call: Call, step: Step, send) -> None:
+        query = dict(parse_qsl(call.query))
+        if call.path == "/.well-known/openid-configuration":
             await send_json(send, 200, self.discovery())
-        elif path == "/jwks":
+        elif call.path == "/jwks":
             await send_json(send, 200, {"keys": [self.key.jwk()]})
-        elif path == "/authorize":
+        elif call.path == "/authorize":
             location = self.authorize(query)
             await send({"type": "http.response.start", "status": 302,
                         "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
-        elif path == "/token" and scope["method"] == "POST":
-            status, payload = self.token(dict(parse_qsl(body.decode())), headers.get("authorization", ""))
+        elif call.path == "/token" and call.method == "POST":
+            form = dict(parse_qsl(call.body if isinstance(call.body, str) else ""))
+            status, payload = self.token(form, call.headers.get("authorization", ""))
             await send_json(send, status, payload)
         else:
             await send_json(send, 404, {"error": "not_found"})
