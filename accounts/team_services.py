@@ -147,6 +147,24 @@ def team_member_remove(*, actor: TeamMembership, target: TeamMembership) -> None
     target.delete()
 
 
+@transaction.atomic
+def teams_hand_over(*, user: User) -> None:
+    """Before ``user``'s account is deleted: every team they alone own passes to its longest-standing
+    admin (else member), or is deleted when nobody else is in it, so no team is left ownerless."""
+    owned = TeamMembership.objects.select_for_update().filter(user=user, role=TeamRole.OWNER)
+    for membership in owned:
+        others = TeamMembership.objects.filter(team_id=membership.team_id).exclude(user=user)
+        if others.filter(role=TeamRole.OWNER).exists():
+            continue
+        heir = others.filter(role=TeamRole.ADMIN).order_by("created_at").first() or others.order_by(
+            "created_at").first()
+        if heir is None:
+            Team.objects.filter(pk=membership.team_id).delete()
+        else:
+            heir.role = TeamRole.OWNER
+            heir.save(update_fields=["role", "updated_at"])
+
+
 # --- invitations ------------------------------------------------------------------------------------
 
 

@@ -232,3 +232,20 @@ def test_api_keys_work_on_team_routes_and_anonymous_callers_get_401(team, api_ke
     client.credentials(HTTP_X_API_KEY=key)
     assert client.get(f"{TEAMS}/{team.id}").status_code == 200
     assert_envelope(APIClient().get(TEAMS), 401)
+
+
+def test_deleting_the_owners_account_hands_the_team_over(team, make_user, make_team, as_user):
+    lonely = make_team(team.users["owner"], name="Solo")
+    response = team.clients["owner"].delete("/api/v1/users/account")
+    assert response.status_code == 200, response.content
+    assert TeamMembership.objects.get(team_id=team.id, user=team.users["admin"]).role == "owner"
+    assert not Team.objects.filter(pk=lonely.pk).exists()  # nobody left to own it
+
+
+def test_the_django_admin_shows_teams_and_identities(team, make_user, client):
+    operator = make_user("operator", is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    for path in ("/admin/accounts/team/", f"/admin/accounts/team/{team.id}/change/", "/admin/accounts/team/add/",
+                 "/admin/accounts/teaminvitation/", "/admin/accounts/ssoidentity/",
+                 "/admin/providers/providerconfig/", "/admin/support/chatbot/"):
+        assert client.get(path).status_code == 200, path
