@@ -53,6 +53,22 @@ def user(make_user):
 
 
 @pytest.fixture
+def make_team(db):
+    """``make_team(owner, admins=[...], members=[...])``: a team (through the service) with those roles."""
+    from accounts import team_services
+    from accounts.models import TeamMembership
+
+    def _make(owner, *, name: str = "Team", admins=(), members=()):
+        team = team_services.team_create(user=owner, name=name).team
+        for role, users in (("admin", admins), ("member", members)):
+            for member in users:
+                TeamMembership.objects.create(team=team, user=member, role=role)
+        return team
+
+    return _make
+
+
+@pytest.fixture
 def tokens_for():
     from accounts.services import session_open
 

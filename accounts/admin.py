@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import ApiKey, AuthSession, User
+from accounts.models import ApiKey, AuthSession, SsoIdentity, Team, TeamInvitation, TeamMembership, User
 
 
 @admin.register(User)
@@ -46,3 +46,53 @@ class AuthSessionAdmin(admin.ModelAdmin):
     list_display = ["id", "user", "created_at", "revoked_at", "ip_address"]
     search_fields = ["id", "user__username"]
     readonly_fields = ["id", "user", "created_at", "user_agent", "ip_address"]
+
+
+@admin.register(SsoIdentity)
+class SsoIdentityAdmin(admin.ModelAdmin):
+    """Identities at OpenID Connect providers; deleting one unlinks it (the account stays)."""
+
+    list_display = ["id", "user", "provider", "subject", "email", "created_at", "last_login_at"]
+    list_filter = ["provider"]
+    search_fields = ["id", "subject", "email", "user__username", "user__email"]
+    readonly_fields = ["id", "user", "provider", "issuer", "subject", "email", "created_at", "last_login_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+class TeamMembershipInline(admin.TabularInline):
+    model = TeamMembership
+    extra = 0
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+    raw_id_fields = ["user"]
+
+
+class TeamInvitationInline(admin.TabularInline):
+    model = TeamInvitation
+    fk_name = "team"
+    extra = 0
+    fields = ["invitee", "email", "role", "status", "invited_by", "created_at", "expires_at"]
+    readonly_fields = ["invited_by", "created_at"]
+    raw_id_fields = ["invitee"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    """Teams with their members and invitations. The REST API keeps a team's last owner; here an
+    operator may fix anything, so mind that a team without an owner can only be changed here."""
+
+    list_display = ["id", "name", "created_by", "created_at"]
+    search_fields = ["id", "name", "memberships__user__username"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    raw_id_fields = ["created_by"]
+    inlines = [TeamMembershipInline, TeamInvitationInline]
+
+
+@admin.register(TeamInvitation)
+class TeamInvitationAdmin(admin.ModelAdmin):
+    list_display = ["id", "team", "invitee", "email", "role", "status", "created_at", "expires_at"]
+    list_filter = ["status", "role"]
+    search_fields = ["id", "email", "invitee__username", "team__name"]
+    raw_id_fields = ["team", "invitee", "invited_by"]

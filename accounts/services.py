@@ -24,6 +24,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import selectors
 from accounts.models import ApiKey, AuthProvider, AuthSession, User
+from accounts.team_services import teams_hand_over
 from chatplatform.api.exceptions import AppError
 
 API_KEY_PREFIX = "cpk"
@@ -311,10 +312,12 @@ def user_update_preferences(*, user: User, preferences: dict[str, Any], replace:
 
 @transaction.atomic
 def user_delete_account(*, user: User, password: str | None = None) -> None:
-    """Delete the account and, through cascades, everything it owns. A ``password``, when given,
-    must be the current one (the caller decides whether the credential itself suffices)."""
+    """Delete the account and, through cascades, everything it owns; teams it alone owns pass to
+    another member first (``teams_hand_over``). A ``password``, when given, must be the current
+    one (the caller decides whether the credential itself suffices)."""
     if password is not None and not user.check_password(password):
         raise AppError("Password is incorrect.", status_code=400, code="INVALID_PASSWORD",
                        details={"password": ["Password is incorrect."]})
+    teams_hand_over(user=user)
     OutstandingToken.objects.filter(user=user).delete()
     user.delete()

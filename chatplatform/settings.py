@@ -229,6 +229,31 @@ SIMPLE_JWT = {
 LOGIN_RATE_PER_IP = env.str("LOGIN_RATE_PER_IP", default="20/m")
 LOGIN_FAILURES_PER_ACCOUNT = env.str("LOGIN_FAILURES_PER_ACCOUNT", default="5/15m")
 
+def _json_setting(name: str, raw: str):
+    """A JSON-valued variable (empty: ``{}``); malformed JSON stops the start with its name."""
+    import json
+
+    try:
+        return json.loads(raw) if raw.strip() else {}
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from exc
+
+
+# --- Single sign-on (OpenID Connect; read by accounts/oidc.py) ----------------------------------
+# One provider from these variables (named "default"), and/or several from OIDC_PROVIDERS, a JSON
+# object {"name": {"issuer", "client_id", "client_secret", "scopes", "allowed_redirect_uris",
+# "label"}}. Unset: the SSO routes answer 404 SSO_NOT_CONFIGURED.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="")
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
+# Where our tokens may be handed after login: exact URIs (no prefixes, no wildcards), every provider.
+OIDC_ALLOWED_REDIRECT_URIS = env.list("OIDC_ALLOWED_REDIRECT_URIS", default=[])
+OIDC_PROVIDERS = _json_setting("OIDC_PROVIDERS", env.str("OIDC_PROVIDERS", default=""))
+# Our callback URL as registered at the identity providers; unset: built from the request's host.
+OIDC_CALLBACK_URL = env.str("OIDC_CALLBACK_URL", default="")
+OIDC_HTTP_TIMEOUT_SECONDS = env.float("OIDC_HTTP_TIMEOUT_SECONDS", default=10.0)
+
 # General request limits (used by the rate-limit layer and reported by /admin endpoints).
 RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=60)
 RATE_LIMIT_PER_HOUR = env.int("RATE_LIMIT_PER_HOUR", default=1000)
@@ -320,7 +345,9 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["chatplatform.api.schema.drop_root_aliases"],
     "ENUM_NAME_OVERRIDES": {"ProviderKindEnum": "providers.models.ProviderKind",
                             "CustomerLogStatusEnum": "support.models.CustomerLog.Status",
-                            "AuthProviderEnum": "accounts.models.AuthProvider"},
+                            "AuthProviderEnum": "accounts.models.AuthProvider",
+                            "TeamRoleEnum": "accounts.models.TeamRole",
+                            "MessageRoleEnum": "chats.models.Message.Role"},
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Swagger UI and ReDoc assets are served from this server (no CDN: works offline).
     "SWAGGER_UI_DIST": "SIDECAR",

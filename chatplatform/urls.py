@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from accounts.urls import auth_urlpatterns, user_urlpatterns
+from accounts.urls import auth_urlpatterns, team_urlpatterns, user_urlpatterns
 from adminpanel import apis as adminpanel_apis
 from support.urls import root_urlpatterns as support_root_urlpatterns
 
@@ -13,6 +13,7 @@ api_v1 = [
     path("health/detailed", adminpanel_apis.DetailedHealthApi.as_view(), name="health-detailed"),
     path("auth/", include(auth_urlpatterns)),
     path("users/", include(user_urlpatterns)),
+    path("", include(team_urlpatterns)),
     path("", include("providers.urls")),
     path("", include("chats.urls")),
     path("", include("chats.urls_stream")),

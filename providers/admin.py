@@ -11,7 +11,7 @@ class ProviderConfigForm(forms.ModelForm):
 
     class Meta:
         model = ProviderConfig
-        fields = ["name", "kind", "description", "base_url", "default_model", "enabled", "is_default",
+        fields = ["name", "kind", "team", "description", "base_url", "default_model", "enabled", "is_default",
                   "priority", "timeout", "max_retries", "settings", "fallbacks"]
 
     def save(self, commit: bool = True):
@@ -28,8 +28,9 @@ class ProviderConfigForm(forms.ModelForm):
 @admin.register(ProviderConfig)
 class ProviderConfigAdmin(admin.ModelAdmin):
     form = ProviderConfigForm
-    list_display = ["name", "kind", "masked_key", "default_model", "enabled", "is_default", "priority"]
-    list_filter = ["kind", "enabled"]
+    list_display = ["name", "kind", "team", "masked_key", "default_model", "enabled", "is_default", "priority"]
+    list_filter = ["kind", "enabled", ("team", admin.EmptyFieldListFilter)]
+    raw_id_fields = ["team"]
     readonly_fields = ["masked_key", "created_at", "updated_at"]
 
 

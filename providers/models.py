@@ -33,10 +33,17 @@ class ProviderKind(models.TextChoices):
 
 
 class ProviderConfig(models.Model):
-    """A configured provider. Rows override the environment's provider of the same name."""
+    """A configured provider. Rows override the environment's provider of the same name.
+
+    A row with a ``team`` is that team's own: it is not part of the operator's configuration (no
+    default, no fallback chain, invisible to the provider routes), and serves only the team's
+    members' requests that name it (``providers.selectors.team_provider_settings``). Names are
+    unique across all rows, so a name always means one provider."""
 
     id = PublicIdField(prefix="prov")
     name = models.SlugField(max_length=50, unique=True)
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="provider_configs")
     kind = models.CharField(max_length=20, choices=ProviderKind.choices)
     description = models.CharField(max_length=200, blank=True, default="")
     base_url = models.URLField(max_length=500, blank=True, default="")

@@ -121,7 +121,7 @@ def _build_configured() -> tuple[list[ProviderSettings], str | None, dict[str, d
     providers = _env_providers()
     default_name: str | None = None
     chains: dict[str, dict[str, list[str]]] = {}
-    for row in ProviderConfig.objects.all():
+    for row in ProviderConfig.objects.filter(team__isnull=True):
         base = providers.get(row.name)
         if not row.enabled:
             providers.pop(row.name, None)
@@ -264,7 +264,7 @@ def anonymous_model(model_id: str | None) -> str | None:
 
 def provider_config_get(*, name: str) -> ProviderConfig | None:
     """The ProviderConfig row called ``name``, if an operator saved one."""
-    return ProviderConfig.objects.filter(name=name).first()
+    return ProviderConfig.objects.filter(name=name, team__isnull=True).first()
 
 
 def _provider_view(provider: ProviderSettings, *, row: ProviderConfig | None, default: str,
@@ -290,7 +290,7 @@ def provider_listing() -> list[dict]:
     """Every provider an operator can see: the configured ones (environment or row, in fallback
     order), then rows that are disabled (``status: disabled``) or cannot reach their provider
     (``not_configured``). Keys are masked."""
-    rows = {row.name: row for row in ProviderConfig.objects.all()}
+    rows = {row.name: row for row in ProviderConfig.objects.filter(team__isnull=True)}
     default = default_provider_name()
     models = catalogue()
     listing = [_provider_view(p, row=rows.get(p.name), default=default, models=models)
@@ -324,3 +324,33 @@ def provider_overview() -> dict:
         "default_provider": default_provider_name(),
         "provider_details": details,
     }
+
+
+# --- team providers (a team's own ProviderConfig rows) ------------------------------------------
+
+
+def team_provider_rows(*, team_id: str):
+    return ProviderConfig.objects.filter(team_id=team_id).order_by("name")
+
+
+def team_provider_row(*, team_id: str, name: str) -> ProviderConfig | None:
+    return ProviderConfig.objects.filter(team_id=team_id, name=name).first()
+
+
+def team_provider_settings(name: str | None, *, user) -> ProviderSettings | None:
+    """The enabled provider called ``name`` of one of ``user``'s teams, for a request of theirs
+    that names it (None for anyone else: to them it is not configured). Its ``base_url`` came from
+    a team admin, so it is checked against the outbound rules again now (502 if refused).
+    Blocking (name resolution); the turn service calls it off the event loop."""
+    from accounts.team_selectors import team_ids_of
+    from chatplatform.api.outbound import recheck_outbound_url
+
+    if not name or not getattr(user, "is_authenticated", False):
+        return None
+    row = ProviderConfig.objects.filter(name=name, enabled=True, team_id__in=team_ids_of(user)).first()
+    if row is None:
+        return None
+    base_url = recheck_outbound_url(row.base_url, field="base_url") if row.base_url else ""
+    return ProviderSettings(name=row.name, kind=row.kind, api_key=row.api_key, base_url=base_url,
+                            default_model=row.default_model, timeout=row.timeout, max_retries=row.max_retries,
+                            priority=row.priority, extra=dict(row.settings or {}))

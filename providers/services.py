@@ -140,7 +140,9 @@ def plan_routes(call: ChatCall) -> list[Route]:
 
     model = selectors.catalogue_model(call.model) if call.model else None
     if call.provider:
-        chosen = selectors.provider_settings(call.provider)
+        # The operator's provider of that name, else one of the caller's teams' own providers.
+        chosen = selectors.provider_settings(call.provider) or selectors.team_provider_settings(
+            call.provider, user=call.user)
         if chosen is None:
             raise ProviderNotConfigured(f"Provider '{call.provider}' is not configured.",
                                         details={"provider": [f"'{call.provider}' is not configured."]})
@@ -373,7 +375,12 @@ async def _record_usage_async(call: ChatCall, result: ChatResult, *, streamed: b
 @transaction.atomic
 def provider_config_save(*, name: str, kind: str, api_key: str | None = None, **fields: Any) -> ProviderConfig:
     """Create or update a provider row. ``api_key=None`` keeps the stored key; ``""`` clears it."""
-    config = ProviderConfig.objects.select_for_update().filter(name=name).first() or ProviderConfig(name=name)
+    config = ProviderConfig.objects.select_for_update().filter(name=name, team__isnull=True).first()
+    if config is None:
+        if ProviderConfig.objects.filter(name=name).exists():
+            raise AppError(f"The name '{name}' is taken by a team's provider.", status_code=409, code="CONFLICT",
+                           details={"name": ["Taken by a team's provider."]})
+        config = ProviderConfig(name=name)
     config.kind = kind
     for key, value in fields.items():
         if value is not None:
@@ -388,7 +395,7 @@ def provider_config_save(*, name: str, kind: str, api_key: str | None = None, **
 
 @transaction.atomic
 def provider_config_delete(*, name: str) -> None:
-    deleted, _ = ProviderConfig.objects.filter(name=name).delete()
+    deleted, _ = ProviderConfig.objects.filter(name=name, team__isnull=True).delete()
     if not deleted:
         raise AppError("Provider not found.", status_code=404)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from providers import apis
+from providers import apis, team_apis
 
 urlpatterns = [
     path("models", apis.ModelListApi.as_view(), name="models"),
@@ -14,4 +14,7 @@ urlpatterns = [
     path("gemini/test", apis.GeminiTestApi.as_view(), name="gemini-test"),
     path("gemini/configure", apis.GeminiConfigureApi.as_view(), name="gemini-configure"),
     path("gemini/health", apis.GeminiHealthApi.as_view(), name="gemini-health"),
+    path("teams/<str:team_id>/providers", team_apis.TeamProviderListApi.as_view(), name="team-providers"),
+    path("teams/<str:team_id>/providers/<slug:name>", team_apis.TeamProviderDetailApi.as_view(),
+         name="team-provider"),
 ]

@@ -279,10 +279,15 @@ class UserChatbotsApi(AdminAuthMixin, APIView):
         return _listing(ChatbotOutput(items, many=True).data, total)
 
 
-def _chatbot_or_404(request: Request, chatbot_id: str) -> Chatbot:
+def _chatbot_or_404(request: Request, chatbot_id: str, *, manage: bool = False) -> Chatbot:
+    """A chatbot the caller sees (404 otherwise); ``manage``: one they may change (403 for a team
+    member without the team's admin role)."""
     chatbot = selectors.chatbot_get(actor=request.user, chatbot_id=chatbot_id)
     if chatbot is None:
         raise AppError("Chatbot not found.", status_code=404)
+    if manage and not selectors.chatbot_manageable(actor=request.user, chatbot=chatbot):
+        raise AppError("Only the chatbot's owner or its team's admins may change it.", status_code=403,
+                       code="TEAM_ROLE_REQUIRED")
     return chatbot
 
 
@@ -290,7 +295,7 @@ class ChatbotListApi(AdminAuthMixin, APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(tags=BOT_TAGS, parameters=PAGE_PARAMS, responses={200: ChatbotOutput(many=True)},
-                   description="Admins see every chatbot, users their own.")
+                   description="Admins see every chatbot, users their own and those shared with their teams.")
     def get(self, request: Request) -> Response:
         items, total = _page(selectors.chatbot_list(actor=request.user), _query(PageInput, request))
         return _listing(ChatbotOutput(items, many=True).data, total)
@@ -308,7 +313,8 @@ class ChatbotListApi(AdminAuthMixin, APIView):
             owner = selectors.user_list().filter(pk=owner_id).first()
             if owner is None:
                 raise AppError("Unknown user.", status_code=422, details={"owner_id": ["No such user."]})
-        chatbot = services.chatbot_create(owner=owner, **data)
+        team = services.chatbot_team_for(actor=request.user, team_id=data.pop("team_id", None))
+        chatbot = services.chatbot_create(owner=owner, team=team, **data)
         return Response(ChatbotOutput(chatbot).data, status=status.HTTP_201_CREATED)
 
 
@@ -320,18 +326,21 @@ class ChatbotDetailApi(AdminAuthMixin, APIView):
         return Response(ChatbotOutput(_chatbot_or_404(request, chatbot_id)).data)
 
     @extend_schema(tags=BOT_TAGS, request=ChatbotInput, responses={200: ChatbotOutput},
-                   description="PUT replaces the fields, PATCH changes those sent. Owner or admin.")
+                   description="PUT replaces the fields, PATCH changes those sent (`team_id` only when sent). "
+                               "The owner, the team's admins and owners, or a staff admin.")
     def put(self, request: Request, chatbot_id: str) -> Response:
-        chatbot = _chatbot_or_404(request, chatbot_id)
+        chatbot = _chatbot_or_404(request, chatbot_id, manage=True)
         data = _body(ChatbotInput, request, partial=request.method == "PATCH")
         data.pop("owner_id", None)
+        if "team_id" in data:
+            data["team"] = services.chatbot_team_for(actor=request.user, team_id=data.pop("team_id"))
         return Response(ChatbotOutput(services.chatbot_update(chatbot=chatbot, **data)).data)
 
     patch = put
 
     @extend_schema(tags=BOT_TAGS, responses={204: None}, description="Deletes the chatbot and its keys.")
     def delete(self, request: Request, chatbot_id: str) -> Response:
-        services.chatbot_delete(chatbot=_chatbot_or_404(request, chatbot_id))
+        services.chatbot_delete(chatbot=_chatbot_or_404(request, chatbot_id, manage=True))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -347,7 +356,7 @@ class ChatbotKeyListApi(AdminAuthMixin, APIView):
     @extend_schema(tags=BOT_TAGS, request=ChatbotKeyCreateInput, responses={201: ChatbotKeyCreatedOutput},
                    description="A new key `cbk_…`, shown once; only its hash is stored.")
     def post(self, request: Request, chatbot_id: str) -> Response:
-        chatbot = _chatbot_or_404(request, chatbot_id)
+        chatbot = _chatbot_or_404(request, chatbot_id, manage=True)
         key, raw = services.chatbot_api_key_create(chatbot=chatbot, **_body(ChatbotKeyCreateInput, request))
         key.api_key = raw
         key.message = "Store this key now: it will not be shown again."
@@ -360,7 +369,8 @@ class ChatbotKeyRevokeApi(AdminAuthMixin, APIView):
     @extend_schema(tags=BOT_TAGS, responses={200: ChatbotKeyOutput},
                    description="Revokes the key (it stops authenticating at once); the row is kept.")
     def delete(self, request: Request, chatbot_id: str, key_id: str) -> Response:
-        key = services.chatbot_api_key_revoke(chatbot=_chatbot_or_404(request, chatbot_id), key_id=key_id)
+        key = services.chatbot_api_key_revoke(chatbot=_chatbot_or_404(request, chatbot_id, manage=True),
+                                              key_id=key_id)
         return Response(ChatbotKeyOutput(key).data)
 
 

@@ -86,11 +86,15 @@ class CustomerLog(models.Model):
 
 class Chatbot(models.Model):
     """A user's chatbot: its own system prompt, model and (optionally) its own OpenAI-compatible
-    endpoint, reached with the chatbot's API keys."""
+    endpoint, reached with the chatbot's API keys. With a ``team``, the team's members see it and
+    the team's admins and owners manage it too (the owner keeps every right)."""
 
     id = PublicIdField(prefix="bot")
     name = models.CharField(max_length=100)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chatbots")
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="chatbots",
+                             help_text="Shared with this team: members see it, its admins manage it.")
     llm_endpoint_url = models.CharField(max_length=2048, blank=True, default="",
                                         help_text="OpenAI-compatible base URL; checked against the outbound rules.")
     model = models.CharField(max_length=100, blank=True, default="")

@@ -19,6 +19,8 @@ from django.db import DatabaseError, connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from accounts import team_selectors
+from accounts.models import TeamRole
 from chatplatform.api.outbound import recheck_outbound_url
 from providers.adapters.base import ProviderSettings
 from providers.profiles import CredentialProfile
@@ -288,8 +290,23 @@ def customer_log_trending(*, hours: int = 24, limit: int = 10) -> list[dict[str,
 
 
 def chatbots_visible_to(actor: Any) -> QuerySet[Chatbot]:
+    """Staff: every chatbot; anyone else: their own and those shared with their teams."""
     qs = Chatbot.objects.select_related("owner")
-    return qs if _is_staff(actor) else qs.filter(owner_id=getattr(actor, "pk", None))
+    if _is_staff(actor):
+        return qs
+    return qs.filter(Q(owner_id=getattr(actor, "pk", None)) | Q(team_id__in=team_selectors.team_ids_of(actor)))
+
+
+def chatbot_manageable(*, actor: Any, chatbot: Chatbot) -> bool:
+    """Who may change a chatbot, its keys, or delete it: staff, its owner, its team's admins and owners."""
+    if _is_staff(actor) or chatbot.owner_id == getattr(actor, "pk", None):
+        return True
+    return bool(chatbot.team_id) and team_selectors.has_role(user=actor, team_id=chatbot.team_id,
+                                                             role=TeamRole.ADMIN)
+
+
+def team_chatbot_list(*, team_id: str) -> QuerySet[Chatbot]:
+    return Chatbot.objects.select_related("owner").filter(team_id=team_id).order_by("created_at")
 
 
 def chatbot_list(*, actor: Any, owner_id: str | None = None) -> QuerySet[Chatbot]:

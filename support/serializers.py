@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from chatplatform.api import fields
-from chatplatform.api.pagination import MAX_OFFSET
+from chatplatform.api.pagination import OffsetPageInput
 from support.models import FAQ, Chatbot, ChatbotAPIKey, CustomerLog
 from support.selectors import FAQ_SEARCH_MIN_SCORE
 
@@ -19,11 +19,7 @@ def category_field(**kwargs) -> serializers.RegexField:
                                   **kwargs)
 
 
-class PageInput(serializers.Serializer):
-    """Seed 003's pagination: ``skip`` (default 0) and ``limit`` (default 100, at most 1000)."""
-
-    skip = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, required=False, default=0)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
+PageInput = OffsetPageInput  # seed 003's skip/limit, shared with the other apps' lists
 
 
 # --- FAQs ---------------------------------------------------------------------------------------------
@@ -144,6 +140,9 @@ class ChatbotInput(serializers.Serializer):
                                           trim_whitespace=False)
     owner_id = serializers.CharField(max_length=40, required=False,
                                      help_text="Admins only: create the chatbot for this user.")
+    team_id = serializers.CharField(max_length=40, required=False, allow_null=True, allow_blank=True,
+                                    help_text="Share with this team (you need its admin role); null or \"\" "
+                                              "stops sharing; left out, sharing stays as it is.")
 
     def validate_llm_endpoint_url(self, value):
         return value or ""
@@ -151,10 +150,11 @@ class ChatbotInput(serializers.Serializer):
 
 class ChatbotOutput(serializers.ModelSerializer):
     owner_id = serializers.CharField(read_only=True)
+    team_id = serializers.CharField(read_only=True, allow_null=True)
 
     class Meta:
         model = Chatbot
-        fields = ["id", "name", "owner_id", "llm_endpoint_url", "model", "system_prompt", "created_at",
+        fields = ["id", "name", "owner_id", "team_id", "llm_endpoint_url", "model", "system_prompt", "created_at",
                   "updated_at"]
         read_only_fields = fields
 

@@ -15,11 +15,14 @@ import secrets
 import string
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts import team_selectors
+from accounts.models import Team, TeamRole
 from chatplatform.api.exceptions import AppError
 from chatplatform.api.outbound import check_outbound_url
 from support.models import CHATBOT_KEY_PREFIX, FAQ, Chatbot, ChatbotAPIKey, CustomerLog
@@ -274,8 +277,29 @@ def chatbot_validate_fields(*, llm_endpoint_url: str, model: str) -> str:
     return url
 
 
+def chatbot_team_for(*, actor, team_id: str | None) -> Team | None:
+    """The team a chatbot is to be shared with (``None``: none). Sharing needs the team's admin
+    role (403); a team the actor does not belong to is, as everywhere, unknown (422 naming
+    ``team_id``). Staff may share with any team."""
+    if not team_id:
+        return None
+    if getattr(actor, "is_staff", False):
+        team = Team.objects.filter(pk=team_id).first()
+    else:
+        membership = team_selectors.membership_of(user=actor, team_id=team_id)
+        if membership is not None:
+            team_selectors.require_role(membership, TeamRole.ADMIN)
+        team = membership.team if membership else None
+    if team is None:
+        raise AppError("Unknown team.", status_code=422, details={"team_id": ["No such team of yours."]})
+    return team
+
+
+_UNCHANGED: Any = object()
+
+
 def chatbot_create(*, owner, name: str, llm_endpoint_url: str = "", model: str = "",
-                   system_prompt: str = "") -> Chatbot:
+                   system_prompt: str = "", team: Team | None = None) -> Chatbot:
     """Create a chatbot; its endpoint URL must pass the outbound rules (422 otherwise)."""
     if not getattr(owner, "pk", None):
         raise AppError("A chatbot needs an owner.", status_code=422, details={"owner_id": ["This field is required."]})
@@ -283,11 +307,13 @@ def chatbot_create(*, owner, name: str, llm_endpoint_url: str = "", model: str =
     url = chatbot_validate_fields(llm_endpoint_url=llm_endpoint_url, model=model)  # resolves DNS: outside the lock
     with transaction.atomic():
         return Chatbot.objects.create(owner=owner, name=name.strip(), llm_endpoint_url=url, model=model,
-                                      system_prompt=system_prompt)
+                                      system_prompt=system_prompt, team=team)
 
 
 def chatbot_update(*, chatbot: Chatbot, name: str | None = None, llm_endpoint_url: str | None = None,
-                   model: str | None = None, system_prompt: str | None = None) -> Chatbot:
+                   model: str | None = None, system_prompt: str | None = None,
+                   team: Team | None = _UNCHANGED) -> Chatbot:
+    """Change the fields given (``team``: leave it out to keep the chatbot's sharing as it is)."""
     new_model = (model if model is not None else chatbot.model).strip()
     new_url = llm_endpoint_url if llm_endpoint_url is not None else chatbot.llm_endpoint_url
     url = chatbot_validate_fields(llm_endpoint_url=new_url, model=new_model)
@@ -297,6 +323,8 @@ def chatbot_update(*, chatbot: Chatbot, name: str | None = None, llm_endpoint_ur
             chatbot.name = name.strip()
         if system_prompt is not None:
             chatbot.system_prompt = system_prompt
+        if team is not _UNCHANGED:
+            chatbot.team = team
         chatbot.save()
     return chatbot
 

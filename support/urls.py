@@ -4,7 +4,7 @@ routes again at the root, as that seed writes them."""
 
 from django.urls import path
 
-from support import apis
+from support import apis, team_apis
 
 
 def seed_002_urlpatterns(suffix: str = "") -> list:
@@ -31,6 +31,7 @@ urlpatterns = [
     path("logs/logs/summary", apis.LogSummaryApi.as_view(), name="customer-logs-summary"),
     path("logs/logs/trending", apis.LogTrendingApi.as_view(), name="customer-logs-trending"),
     path("logs/logs/<str:log_id>", apis.LogDetailApi.as_view(), name="customer-log-detail"),
+    path("teams/<str:team_id>/chatbots", team_apis.TeamChatbotListApi.as_view(), name="team-chatbots"),
     *seed_002_urlpatterns(),
 ]
 
