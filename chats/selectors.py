@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from chatplatform.api.exceptions import AppError
 from chats.models import Conversation, Message
+from providers.adapters.base import ChatMessage, Image, ToolCall
 
 MAX_THREAD_MESSAGES = 5000
 
@@ -93,3 +95,13 @@ def conversation_analytics(*, user) -> dict:
         "monthly_usage": [{"month": row["month"].strftime("%Y-%m"), "conversations": row["count"]}
                           for row in monthly],
     }
+
+
+def as_chat_message(message: Message) -> ChatMessage:
+    """A stored message as the provider layer reads it (tool calls, tool results, images)."""
+    images = tuple(Image(media_type=i["media_type"], data=base64.b64decode(i["data"]))
+                   for i in (message.metadata or {}).get("images", []))
+    return ChatMessage(role=message.role, content=message.content, images=images,
+                       tool_calls=tuple(ToolCall(id=c["id"], name=c["name"], arguments=c.get("arguments") or "{}")
+                                        for c in message.tool_calls or []),
+                       tool_call_id=message.tool_call_id or None, name=message.tool_name or None)

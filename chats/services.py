@@ -45,19 +45,30 @@ def conversation_create(*, user, conversation_id: str | None = None, **fields: A
 
 
 @transaction.atomic
-def conversation_start(*, user, conversation_id: str | None = None, history: list[dict] | None = None,
+def conversation_start(*, user, conversation_id: str | None = None, history: list[ChatMessage] | None = None,
                        **fields: Any) -> Conversation:
-    """A new conversation holding ``history`` (``{"role", "content"}`` turns, oldest first, one
-    branch): what a client brings when it starts a chat with earlier turns (seed 004)."""
+    """A new conversation holding ``history`` (oldest first, one branch): what a client brings when
+    it starts a chat with earlier turns (seed 004)."""
     conversation = conversation_create(user=user, conversation_id=conversation_id, **fields)
     leaf = None
     for turn in history or []:
-        leaf = Message.objects.create(conversation=conversation, parent=leaf, role=turn["role"],
-                                      content=turn["content"])
+        leaf = Message.objects.create(conversation=conversation, parent=leaf, **message_fields(turn))
     if leaf is not None:
         Conversation.objects.filter(pk=conversation.pk).update(active_leaf=leaf, message_count=len(history or []))
         conversation.active_leaf, conversation.message_count = leaf, len(history or [])
     return conversation
+
+
+def message_fields(message: ChatMessage) -> dict[str, Any]:
+    """A :class:`ChatMessage` as Message fields (images kept, base64, in ``metadata``)."""
+    fields: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        fields["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+    if message.role == "tool":
+        fields.update(tool_call_id=message.tool_call_id or "", tool_name=message.name or "")
+    if message.images:
+        fields["metadata"] = {"images": [{"media_type": i.media_type, "data": i.base64} for i in message.images]}
+    return fields
 
 
 @transaction.atomic
@@ -114,11 +125,24 @@ def message_add_user(*, conversation: Conversation, content: str, parent: Messag
 
 
 @transaction.atomic
+def message_add(*, conversation: Conversation, message: ChatMessage) -> Message:
+    """Save a message the caller brings (their own, or a tool's result) on the active branch."""
+    if message.role == "user":
+        return message_add_user(conversation=conversation, content=message.content,
+                                metadata=message_fields(message).get("metadata"))
+    saved = Message.objects.create(conversation=conversation, parent=conversation.active_leaf,
+                                   **message_fields(message))
+    _touch(conversation, leaf=saved)
+    return saved
+
+
+@transaction.atomic
 def message_save_assistant(
     *, conversation: Conversation, message_id: str, parent: Message | None, content: str, thinking: str = "",
     model: str = "", provider: str = "", prompt_tokens: int = 0, completion_tokens: int = 0,
     cost: Decimal = Decimal("0"), latency_ms: float = 0.0, finish_reason: str = "",
     status: str = Message.Status.COMPLETE, error_code: str = "", metadata: dict | None = None,
+    tool_calls: list[dict] | None = None,
 ) -> Message:
     """Save (or, after a disconnect snapshot, complete) the assistant's message."""
     values = dict(
@@ -126,6 +150,7 @@ def message_save_assistant(
         model=model, provider=provider, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
         total_tokens=prompt_tokens + completion_tokens, cost=cost, latency_ms=latency_ms,
         finish_reason=finish_reason, status=status, error_code=error_code, metadata=metadata or {},
+        tool_calls=tool_calls or [],
     )
     message, created = Message.objects.update_or_create(id=message_id, defaults=values)
     if created:
