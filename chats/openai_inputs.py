@@ -157,35 +157,50 @@ class OpenAIMessageInput(serializers.Serializer):
 
     @staticmethod
     def _content(value: Any, role: str) -> tuple[str, tuple[Image, ...]]:
-        """(text, images) of a string or a list of ``text``/``image_url`` parts."""
-        if value is None:
-            return "", ()
-        if isinstance(value, str):
-            parts: list[Any] = [{"type": "text", "text": value}]
-        elif isinstance(value, list):
-            parts = value
-        else:
-            raise serializers.ValidationError({"content": ["A string or a list of content parts."]})
-        texts: list[str] = []
-        images: list[Image] = []
-        for part in parts:
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind in ("text", "input_text") and isinstance(part.get("text"), str):
-                texts.append(part["text"])
-            elif kind == "image_url" and role == "user":
-                url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
-                if not isinstance(url, str) or not url:
-                    raise serializers.ValidationError({"content": ["image_url parts need image_url.url."]})
-                images.append(Image(url=url) if url.startswith(("http://", "https://")) else image_from_url(url))
-            else:
+        return content_of(value, role)
+
+
+def _image_url(part: dict) -> str | None:
+    """The URL of a Chat Completions ``image_url`` part or a Responses ``input_image`` part."""
+    if part.get("type") == "image_url":
+        inner = part.get("image_url")
+        return inner.get("url") if isinstance(inner, dict) else None
+    return part.get("image_url")
+
+
+def content_of(value: Any, role: str) -> tuple[str, tuple[Image, ...]]:
+    """(text, images) of a string or a list of content parts: Chat Completions' ``text`` and
+    ``image_url``, the Responses API's ``input_text``, ``output_text`` and ``input_image`` (images
+    on user turns only; remote ones are fetched later, off the event loop)."""
+    if value is None:
+        return "", ()
+    if isinstance(value, str):
+        parts: list[Any] = [{"type": "text", "text": value}]
+    elif isinstance(value, list):
+        parts = value
+    else:
+        raise serializers.ValidationError({"content": ["A string or a list of content parts."]})
+    texts: list[str] = []
+    images: list[Image] = []
+    for part in parts:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in ("text", "input_text", "output_text") and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind in ("image_url", "input_image") and role == "user":
+            url = _image_url(part)
+            if not isinstance(url, str) or not url:
                 raise serializers.ValidationError({"content": [
-                    "Content parts are text, or image_url on user messages."]})
-        text = "".join(texts)
-        if len(text) > MAX_CONTENT_CHARS:
-            raise serializers.ValidationError({"content": [f"At most {MAX_CONTENT_CHARS} characters."]})
-        if len(images) > MAX_IMAGES_PER_REQUEST:
-            raise serializers.ValidationError({"content": [f"At most {MAX_IMAGES_PER_REQUEST} images."]})
-        return text, tuple(images)
+                    "Image parts need a URL (data: or http(s)); file ids are not supported."]})
+            images.append(Image(url=url) if url.startswith(("http://", "https://")) else image_from_url(url))
+        else:
+            raise serializers.ValidationError({"content": [
+                f"Unsupported content part {kind!r}: parts are text, or images on user messages."]})
+    text = "".join(texts)
+    if len(text) > MAX_CONTENT_CHARS:
+        raise serializers.ValidationError({"content": [f"At most {MAX_CONTENT_CHARS} characters."]})
+    if len(images) > MAX_IMAGES_PER_REQUEST:
+        raise serializers.ValidationError({"content": [f"At most {MAX_IMAGES_PER_REQUEST} images."]})
+    return text, tuple(images)
 
 
 class ToolParamsInput(serializers.Serializer):

@@ -125,12 +125,13 @@ def message_add_user(*, conversation: Conversation, content: str, parent: Messag
 
 
 @transaction.atomic
-def message_add(*, conversation: Conversation, message: ChatMessage) -> Message:
-    """Save a message the caller brings (their own, or a tool's result) on the active branch."""
+def message_add(*, conversation: Conversation, message: ChatMessage, parent: Message | None = None) -> Message:
+    """Save a message the caller brings (their own, or a tool's result) after ``parent``, by
+    default on the active branch."""
     if message.role == "user":
-        return message_add_user(conversation=conversation, content=message.content,
+        return message_add_user(conversation=conversation, content=message.content, parent=parent,
                                 metadata=message_fields(message).get("metadata"))
-    saved = Message.objects.create(conversation=conversation, parent=conversation.active_leaf,
+    saved = Message.objects.create(conversation=conversation, parent=parent or conversation.active_leaf,
                                    **message_fields(message))
     _touch(conversation, leaf=saved)
     return saved

@@ -80,6 +80,7 @@ class Turn:
     new: NewConversation | None = None
     reply_to: Message | None = None  # regenerate: a saved user message to answer again
     sibling_of: Message | None = None  # edit: the new message replaces this one (same parent)
+    after: Message | None = None  # continue the thread after this message (not the active leaf)
     system: str | None = None  # this turn's system prompt (the request's)
     model: str | None = None
     provider: str | None = None
@@ -201,7 +202,8 @@ def _history(turn: Turn, conversation: Conversation | None) -> list[ChatMessage]
     elif conversation is None:  # a conversation to start: its earlier turns, then the new message
         messages = [*(turn.new.history if turn.new else []), *turn.new_messages]
     else:
-        leaf = turn.sibling_of.parent_id if turn.sibling_of is not None else conversation.active_leaf_id
+        leaf = (turn.sibling_of.parent_id if turn.sibling_of is not None
+                else turn.after.id if turn.after is not None else conversation.active_leaf_id)
         messages = [*(_thread(conversation, leaf_id=leaf) if leaf else []), *turn.new_messages]
     _check_tool_results(messages)
     return [replace(m, images=resolved(m.images)) if any(i.url and not i.data for i in m.images) else m
@@ -209,10 +211,7 @@ def _history(turn: Turn, conversation: Conversation | None) -> list[ChatMessage]
 
 
 def _thread(conversation: Conversation | None, *, leaf_id: str | None) -> list[ChatMessage]:
-    if conversation is None:
-        return []
-    return [selectors.as_chat_message(m) for m in selectors.thread(conversation, leaf_id=leaf_id)
-            if m.role != Message.Role.SYSTEM and (m.content or m.tool_calls) and m.status != Message.Status.ERROR]
+    return selectors.thread_for_model(conversation, leaf_id=leaf_id) if conversation is not None else []
 
 
 def _check_tool_results(messages: list[ChatMessage]) -> None:
@@ -233,6 +232,6 @@ def _user_message(turn: Turn, conversation: Conversation) -> Message:
         return services.message_edit(message=turn.sibling_of, content=turn.text or "")
     saved = None
     for message in turn.new_messages:
-        saved = services.message_add(conversation=conversation, message=message)
+        saved = services.message_add(conversation=conversation, message=message, parent=saved or turn.after)
     assert saved is not None
     return saved
