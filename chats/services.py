@@ -198,7 +198,8 @@ def conversation_export(*, conversation: Conversation) -> dict:
             {"id": m.id, "parent_message_id": m.parent_id, "role": m.role, "content": m.content,
              "model": m.model, "provider": m.provider, "status": m.status,
              "prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens,
-             "created_at": m.created_at.isoformat()}
+             "created_at": m.created_at.isoformat(), "tool_calls": m.tool_calls or [],
+             "tool_call_id": m.tool_call_id, "tool_name": m.tool_name}
             for m in messages
         ],
     }
@@ -209,9 +210,14 @@ def conversation_export_markdown(*, conversation: Conversation) -> str:
     if conversation.system_prompt:
         lines += [f"> System: {conversation.system_prompt}", ""]
     for message in selectors.thread(conversation):
-        who = {"user": "User", "assistant": "Assistant", "system": "System"}[message.role]
+        who = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}[message.role]
         suffix = f" ({message.model})" if message.role == "assistant" and message.model else ""
-        lines += [f"**{who}{suffix}** — {message.created_at:%Y-%m-%d %H:%M} UTC", "", message.content, ""]
+        if message.role == "tool":
+            suffix = f" ({message.tool_name or message.tool_call_id})"
+        lines += [f"**{who}{suffix}** — {message.created_at:%Y-%m-%d %H:%M} UTC", ""]
+        lines += [message.content] if message.content else []
+        lines += [f"Calls `{c['name']}({c.get('arguments') or '{}'})`" for c in message.tool_calls or []]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -232,11 +238,13 @@ def conversation_import(*, user, data: dict) -> Conversation:
         if not isinstance(raw, dict) or raw.get("role") not in Message.Role.values or not isinstance(
                 raw.get("content"), str):
             raise AppError("Invalid import.", status_code=422,
-                           details={f"messages[{index}]": ["Needs role (user/assistant/system) and content."]})
+                           details={f"messages[{index}]": ["Needs role (user/assistant/system/tool) and content."]})
         parent = id_map.get(str(raw.get("parent_message_id"))) if raw.get("parent_message_id") else leaf
         message = Message.objects.create(
             conversation=conversation, parent=parent, role=raw["role"], content=raw["content"],
             model=str(raw.get("model") or "")[:100], provider=str(raw.get("provider") or "")[:50],
+            tool_calls=[dict(c) for c in raw.get("tool_calls") or []], tool_call_id=raw.get("tool_call_id") or "",
+            tool_name=raw.get("tool_name") or "",
         )
         if raw.get("id"):
             id_map[str(raw["id"])] = message

@@ -220,3 +220,39 @@ def test_a_tool_result_for_no_call_is_refused(upstreams, auth_client):
     assert response.status_code == 422
     assert response.json()["details"] == {"messages[1]": ["tool_call_id 'call_x' matches no assistant tool call."]}
     assert not upstreams["openai"].calls
+
+
+def test_tool_turns_show_export_and_import(upstreams, auth_client):
+    first = auth_client.post("/api/v1/chat/completions", {
+        "messages": [{"role": "user", "content": "Weather in 'Rome'?"}], "tools": [WEATHER],
+        "tool_choice": "required", "model": "gpt-4o-mini"}, format="json").json()
+    call = first["message"]["tool_calls"][0]
+    auth_client.post("/api/v1/chat/completions", {"chat_id": first["chat_id"], "model": "gpt-4o-mini", "messages": [
+        {"role": "tool", "tool_call_id": call["id"], "name": "get_weather", "content": "sunny"}]}, format="json")
+    chat_id = first["chat_id"]
+    listed = auth_client.get(f"/api/v1/chat/conversation/{chat_id}/messages").json()
+    rows = listed["messages"] if isinstance(listed, dict) else listed
+    assistant, tool = rows[1], rows[2]
+    assert assistant["tool_calls"] == [{"id": call["id"], "name": "get_weather", "arguments": call["function"]["arguments"]}]
+    assert (tool["role"], tool["tool_call_id"], tool["tool_name"]) == ("tool", call["id"], "get_weather")
+
+    exported = auth_client.get(f"/api/v1/chats/{chat_id}/export").json()
+    assert [m["role"] for m in exported["messages"]] == ["user", "assistant", "tool", "assistant"]
+    markdown = auth_client.get(f"/api/v1/chats/{chat_id}/export?format=markdown").content.decode()
+    assert "**Tool (get_weather)**" in markdown and "Calls `get_weather(" in markdown
+    imported = auth_client.post("/api/v1/chats/import", exported, format="json")
+    assert imported.status_code == 201, imported.content
+    copy = Message.objects.filter(conversation_id=imported.json()["id"]).order_by("created_at")
+    assert [m.tool_call_id for m in copy if m.role == "tool"] == [call["id"]]
+    assert copy[1].tool_calls[0]["name"] == "get_weather"
+    # ... and the copy continues like the original: its thread has the call and its result.
+    again = auth_client.post("/api/v1/chat/completions", {"chat_id": imported.json()["id"], "model": "gpt-4o-mini",
+                                                          "messages": [{"role": "user", "content": "Thanks"}]},
+                             format="json")
+    assert again.status_code == 200
+    sent = upstreams["openai"].calls[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
+
+    broken = {**exported, "messages": [{"role": "tool", "content": "x"}]}
+    refused = auth_client.post("/api/v1/chats/import", broken, format="json")
+    assert refused.status_code == 422 and "tool_call_id" in refused.content.decode()
