@@ -279,15 +279,22 @@ def _openai_stream(events: AsyncIterator[dict], *, stream_id: str, include_usage
                             headers={"X-Stream-ID": stream_id, **headers})
 
 
+async def turn_request(request: HttpRequest, input_class) -> tuple[Caller, dict, dict]:
+    """(caller, body, validated data) of a gateway request that starts a turn."""
+    user, auth = await authenticate(request, chatbot_keys=True)
+    body = json_body(request)
+    data = validated(input_class, body)
+    return Caller(user=user, credential=auth, address=client_ip(request),
+                  request_id=getattr(request, "request_id", "")), body, data
+
+
 @openai_endpoint("POST")
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     """``POST /v1/chat/completions``."""
     started = request.gateway_started
-    user, auth = await authenticate(request, chatbot_keys=True)
-    body = json_body(request)
-    data = validated(OpenAIChatInput, body)
+    caller, body, data = await turn_request(request, OpenAIChatInput)
+    user = caller.user
     include_usage = bool(data.get("stream") and (data.get("stream_options") or {}).get("include_usage"))
-    caller = Caller(user=user, credential=auth, address=client_ip(request), request_id=getattr(request, "request_id", ""))
     headers = {"X-Cache-Status": "BYPASS"}
     idem, stored = await replay.begin(request, user, body)
     if stored is not None:

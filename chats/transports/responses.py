@@ -23,16 +23,15 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chatplatform.api import sse
-from chatplatform.api.asyncviews import authenticate, json_body, validated
+from chatplatform.api.asyncviews import authenticate
 from chatplatform.api.exceptions import AppError
-from chatplatform.api.net import client_ip
 from chats import selectors, services, streaming
 from chats.models import Message
 from chats.openai_inputs import split_inputs
 from chats.responses_inputs import ResponsesInput, ResponsesToolChoiceField, params_of
 from chats.transports import replay
-from chats.transports.openai import _overhead, openai_endpoint, openai_error_body
-from chats.turns import Caller, NewConversation, Turn, turn_begin
+from chats.transports.openai import _overhead, openai_endpoint, openai_error_body, turn_request
+from chats.turns import NewConversation, Turn, turn_begin
 
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
@@ -164,10 +163,8 @@ def _previous(user, data: dict) -> Message | None:
 async def responses_create(request: HttpRequest) -> HttpResponse:
     """``POST /v1/responses``."""
     started = request.gateway_started
-    user, auth = await authenticate(request, chatbot_keys=True)
-    body = json_body(request)
-    data = validated(ResponsesInput, body)
-    caller = Caller(user=user, credential=auth, address=client_ip(request), request_id=getattr(request, "request_id", ""))
+    caller, body, data = await turn_request(request, ResponsesInput)
+    user = caller.user
     settings, created_at = echo(data), int(time.time())
     idem, stored = await replay.begin(request, user, body)
     if stored is not None:
