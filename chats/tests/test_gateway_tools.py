@@ -256,3 +256,17 @@ def test_tool_turns_show_export_and_import(upstreams, auth_client):
     broken = {**exported, "messages": [{"role": "tool", "content": "x"}]}
     refused = auth_client.post("/api/v1/chats/import", broken, format="json")
     assert refused.status_code == 422 and "tool_call_id" in refused.content.decode()
+
+
+async def test_seed_004_streams_end_with_the_tool_calls(upstreams, user, tokens_for):
+    from chats.tests.test_sse import asgi_request, bearer, data_events
+
+    response = await asgi_request("POST", "/api/v1/chat/completions", headers=await bearer(tokens_for, user),
+                                  json_body={"model": "gemini-2.5-flash", "stream": True, "tools": [WEATHER],
+                                             "messages": [{"role": "user", "content": "Weather in 'Bern'?"}]})
+    assert response.status == 200
+    final = data_events(response)[-1]["data"]
+    final = json.loads(final) if isinstance(final, str) else final
+    assert final["finished"] is True and final["finish_reason"] == "tool_calls"
+    call = final["message"]["tool_calls"][0]
+    assert call["function"]["name"] == "get_weather" and json.loads(call["function"]["arguments"]) == {"city": "Bern"}
