@@ -347,7 +347,10 @@ SPECTACULAR_SETTINGS = {
                             "CustomerLogStatusEnum": "support.models.CustomerLog.Status",
                             "AuthProviderEnum": "accounts.models.AuthProvider",
                             "TeamRoleEnum": "accounts.models.TeamRole",
-                            "MessageRoleEnum": "chats.models.Message.Role"},
+                            "MessageRoleEnum": "chats.models.Message.Role",
+                            "ReasoningSummaryEnum": "chats.responses_inputs.REASONING_SUMMARY",
+                            "FunctionTypeEnum": "chats.openai_inputs.FUNCTION_TYPE",
+                            "ResponseFormatTypeEnum": "chats.openai_inputs.RESPONSE_FORMAT_TYPES"},
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Swagger UI and ReDoc assets are served from this server (no CDN: works offline).
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -10,7 +10,7 @@ from typing import Any
 from rest_framework import serializers
 
 from chatplatform.api import fields
-from chats.models import Message
+from chats.openai_inputs import OpenAIMessageInput, ToolParamsInput
 from chats.serializers import MAX_MESSAGE_CHARS, ConversationCreateInput
 from chats.turns import Turn
 from providers.serializers import GenerationParamsInput
@@ -30,7 +30,7 @@ MAX_HISTORY_ITEMS = 200
 class HistoryTurnInput(serializers.Serializer):
     """One earlier turn a client sends (seed 001's ``conversation_history``, seed 004's ``messages``)."""
 
-    role = serializers.ChoiceField(choices=Message.Role.choices)
+    role = serializers.ChoiceField(choices=["user", "assistant", "system"])
     content = fields.TextField(max_length=MAX_MESSAGE_CHARS, allow_blank=True, trim_whitespace=False)
 
 
@@ -87,26 +87,34 @@ class CompletionInput(GenerationParamsInput):
     conversation_history = HistoryTurnInput(many=True, required=False, max_length=MAX_HISTORY_ITEMS)
 
 
-class ChatCompletionsInput(GenerationParamsInput):
-    """Seed 004's completion request."""
+class ChatCompletionsInput(GenerationParamsInput, ToolParamsInput):
+    """Seed 004's completion request; ``messages`` in OpenAI's shape (tool calls, tool results and
+    image parts included), with OpenAI's ``tools``/``tool_choice``/``response_format``."""
 
     chat_id = serializers.CharField(max_length=40, required=False, allow_blank=True, allow_null=True)
     model = serializers.CharField(max_length=100, required=False, allow_blank=True, allow_null=True)
-    messages = HistoryTurnInput(many=True, min_length=1, max_length=MAX_HISTORY_ITEMS)
+    messages = OpenAIMessageInput(many=True, min_length=1, max_length=MAX_HISTORY_ITEMS)
     stream = serializers.BooleanField(required=False, default=False)
     use_web_grounding = serializers.BooleanField(required=False, default=False)
     use_extended_thinking = serializers.BooleanField(required=False, default=False)
     use_rag = serializers.BooleanField(required=False, default=False)
 
     def validate_messages(self, value: list[dict]) -> list[dict]:
-        users = [i for i, m in enumerate(value) if m["role"] == "user"]
-        if not users:
-            raise serializers.ValidationError("At least one user message is required.")
-        if any(m["role"] != "system" for m in value[users[-1] + 1:]):
-            raise serializers.ValidationError("The last message (other than system messages) must be the user's.")
-        if not value[users[-1]]["content"].strip():
+        messages = [m["message"] for m in value if m["message"].role != "system"]
+        if not any(m.role in ("user", "tool") for m in messages):
+            raise serializers.ValidationError("At least one user message (or tool result) is required.")
+        last = messages[-1]
+        if last.role not in ("user", "tool"):
+            raise serializers.ValidationError("The last message (other than system messages) must be the user's "
+                                              "(or a tool's result).")
+        if last.role == "user" and not last.content.strip() and not last.images:
             raise serializers.ValidationError("The last user message may not be blank.")
         return value
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("chat_id") and not any(m["message"].role == "user" for m in attrs["messages"]):
+            raise serializers.ValidationError({"messages": ["A new chat needs a user message."]})
+        return attrs
 
 
 # --- WebSocket frames (seeds 000, 001, 003) -----------------------------------------------------

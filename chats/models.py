@@ -44,6 +44,7 @@ class Message(models.Model):
         USER = "user"
         ASSISTANT = "assistant"
         SYSTEM = "system"
+        TOOL = "tool"
 
     class Status(models.TextChoices):
         COMPLETE = "complete"
@@ -67,6 +68,10 @@ class Message(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
     error_code = models.CharField(max_length=40, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
+    # An assistant turn's tool calls ([{"id", "name", "arguments"}]); a tool turn answers one of them.
+    tool_calls = models.JSONField(default=list, blank=True)
+    tool_call_id = models.CharField(max_length=100, blank=True, default="")
+    tool_name = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -21,6 +21,7 @@ from chats.inputs import (
     RegenerateInput,
     SendMessageInput,
 )
+from chats.responses_inputs import ResponsesInput
 from chats.serializers import (
     BranchOutput,
     ChatCompletionsOutput,
@@ -180,6 +181,24 @@ class OpenAIEmbeddingsDeclaration(_Declaration):
                    description="OpenAI-compatible embeddings with all-MiniLM-L6-v2 (384 dimensions), computed "
                                "on this server; `encoding_format` `float` or `base64`.")
     def post(self, request, *args, **kwargs):  # pragma: no cover
+        self._never_called()
+
+
+class ResponsesDeclaration(_Declaration):
+    @extend_schema(tags=OPENAI_TAG, request=ResponsesInput, operation_id="openai_responses_create",
+                   responses={(200, "application/json"): OpenApiTypes.OBJECT,
+                              (200, "text/event-stream"): OpenApiTypes.STR},
+                   description="OpenAI's Responses API for any catalogue model: text or item `input`, "
+                               "`instructions`, function tools, `text.format`, `previous_response_id` (stored "
+                               "responses are conversations), streaming with the Responses event types.")
+    def post(self, request, *args, **kwargs):  # pragma: no cover
+        self._never_called()
+
+
+class ResponseDetailDeclaration(_Declaration):
+    @extend_schema(tags=OPENAI_TAG, responses={200: OpenApiTypes.OBJECT}, operation_id="openai_responses_retrieve",
+                   description="A stored response of the caller's (the Response object).")
+    def get(self, request, *args, **kwargs):  # pragma: no cover
         self._never_called()
 
 

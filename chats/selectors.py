@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from chatplatform.api.exceptions import AppError
 from chats.models import Conversation, Message
+from providers.adapters.base import ChatMessage, Image, ToolCall
 
 MAX_THREAD_MESSAGES = 5000
 
@@ -93,3 +95,36 @@ def conversation_analytics(*, user) -> dict:
         "monthly_usage": [{"month": row["month"].strftime("%Y-%m"), "conversations": row["count"]}
                           for row in monthly],
     }
+
+
+def thread_for_model(conversation: Conversation, *, leaf_id: str | None = None) -> list[ChatMessage]:
+    """The thread ending at ``leaf_id`` as the model reads it: no system turns, no failed replies,
+    nothing empty."""
+    return [as_chat_message(m) for m in thread(conversation, leaf_id=leaf_id)
+            if m.role != Message.Role.SYSTEM and (m.content or m.tool_calls) and m.status != Message.Status.ERROR]
+
+
+def response_message(*, user, message_id: str) -> Message | None:
+    """The caller's stored assistant reply ``message_id`` (a Responses API response), or None."""
+    if not getattr(user, "pk", None):
+        return None
+    return (Message.objects.select_related("conversation")
+            .filter(id=message_id, role=Message.Role.ASSISTANT, conversation__user=user).first())
+
+
+def previous_reply(message: Message) -> Message | None:
+    """The assistant reply before ``message`` on its branch (the response it continued), or None."""
+    parent = message.parent
+    while parent is not None and parent.role != Message.Role.ASSISTANT:
+        parent = parent.parent
+    return parent
+
+
+def as_chat_message(message: Message) -> ChatMessage:
+    """A stored message as the provider layer reads it (tool calls, tool results, images)."""
+    images = tuple(Image(media_type=i["media_type"], data=base64.b64decode(i["data"]))
+                   for i in (message.metadata or {}).get("images", []))
+    return ChatMessage(role=message.role, content=message.content, images=images,
+                       tool_calls=tuple(ToolCall(id=c["id"], name=c["name"], arguments=c.get("arguments") or "{}")
+                                        for c in message.tool_calls or []),
+                       tool_call_id=message.tool_call_id or None, name=message.tool_name or None)

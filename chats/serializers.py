@@ -16,6 +16,7 @@ from rest_framework import serializers
 from chatplatform.api import fields
 from chatplatform.api.pagination import MAX_OFFSET
 from chats.models import Conversation, Message
+from chats.openai_inputs import TOOL_NAME
 from providers import selectors as provider_selectors
 
 MAX_MESSAGE_CHARS = 100_000
@@ -58,6 +59,15 @@ def _has_nul(value: object) -> bool:
 # --- outputs -----------------------------------------------------------------------------------
 
 
+class StoredToolCallSerializer(serializers.Serializer):
+    """A tool call as a message keeps it."""
+
+    id = serializers.CharField(max_length=100)
+    name = serializers.RegexField(TOOL_NAME)
+    arguments = fields.TextField(max_length=MAX_MESSAGE_CHARS, allow_blank=True, trim_whitespace=False,
+                                 required=False, default="{}")
+
+
 class ConversationMessageOutput(serializers.Serializer):
     id = serializers.CharField()
     message_id = serializers.CharField(source="id")
@@ -77,6 +87,10 @@ class ConversationMessageOutput(serializers.Serializer):
     response_time = serializers.SerializerMethodField(help_text="Milliseconds the provider took (0 for user messages).")
     timestamp = serializers.DateTimeField(source="created_at")
     created_at = serializers.DateTimeField()
+    tool_calls = StoredToolCallSerializer(many=True, help_text="The calls an assistant turn made (id, name, "
+                                          "JSON arguments).")
+    tool_call_id = _BlankAsNull(help_text="On a tool result: the call it answers.")
+    tool_name = _BlankAsNull(help_text="On a tool result: the tool's name, when the client gave it.")
 
     def get_response_time(self, message: Message) -> int:
         return int(round(message.latency_ms or 0))
@@ -202,6 +216,16 @@ class ExportedMessageSerializer(serializers.Serializer):
     prompt_tokens = serializers.IntegerField(required=False)
     completion_tokens = serializers.IntegerField(required=False)
     created_at = serializers.CharField(required=False)
+    tool_calls = StoredToolCallSerializer(many=True, required=False, max_length=128)
+    tool_call_id = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    tool_name = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["role"] == Message.Role.TOOL and not attrs.get("tool_call_id"):
+            raise serializers.ValidationError({"tool_call_id": ["Required on tool messages."]})
+        if attrs.get("tool_calls") and attrs["role"] != Message.Role.ASSISTANT:
+            raise serializers.ValidationError({"tool_calls": ["Only assistant messages carry tool calls."]})
+        return attrs
 
 
 class ConversationExportOutput(serializers.Serializer):

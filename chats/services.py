@@ -45,19 +45,30 @@ def conversation_create(*, user, conversation_id: str | None = None, **fields: A
 
 
 @transaction.atomic
-def conversation_start(*, user, conversation_id: str | None = None, history: list[dict] | None = None,
+def conversation_start(*, user, conversation_id: str | None = None, history: list[ChatMessage] | None = None,
                        **fields: Any) -> Conversation:
-    """A new conversation holding ``history`` (``{"role", "content"}`` turns, oldest first, one
-    branch): what a client brings when it starts a chat with earlier turns (seed 004)."""
+    """A new conversation holding ``history`` (oldest first, one branch): what a client brings when
+    it starts a chat with earlier turns (seed 004)."""
     conversation = conversation_create(user=user, conversation_id=conversation_id, **fields)
     leaf = None
     for turn in history or []:
-        leaf = Message.objects.create(conversation=conversation, parent=leaf, role=turn["role"],
-                                      content=turn["content"])
+        leaf = Message.objects.create(conversation=conversation, parent=leaf, **message_fields(turn))
     if leaf is not None:
         Conversation.objects.filter(pk=conversation.pk).update(active_leaf=leaf, message_count=len(history or []))
         conversation.active_leaf, conversation.message_count = leaf, len(history or [])
     return conversation
+
+
+def message_fields(message: ChatMessage) -> dict[str, Any]:
+    """A :class:`ChatMessage` as Message fields (images kept, base64, in ``metadata``)."""
+    fields: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        fields["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+    if message.role == "tool":
+        fields.update(tool_call_id=message.tool_call_id or "", tool_name=message.name or "")
+    if message.images:
+        fields["metadata"] = {"images": [{"media_type": i.media_type, "data": i.base64} for i in message.images]}
+    return fields
 
 
 @transaction.atomic
@@ -114,11 +125,25 @@ def message_add_user(*, conversation: Conversation, content: str, parent: Messag
 
 
 @transaction.atomic
+def message_add(*, conversation: Conversation, message: ChatMessage, parent: Message | None = None) -> Message:
+    """Save a message the caller brings (their own, or a tool's result) after ``parent``, by
+    default on the active branch."""
+    if message.role == "user":
+        return message_add_user(conversation=conversation, content=message.content, parent=parent,
+                                metadata=message_fields(message).get("metadata"))
+    saved = Message.objects.create(conversation=conversation, parent=parent or conversation.active_leaf,
+                                   **message_fields(message))
+    _touch(conversation, leaf=saved)
+    return saved
+
+
+@transaction.atomic
 def message_save_assistant(
     *, conversation: Conversation, message_id: str, parent: Message | None, content: str, thinking: str = "",
     model: str = "", provider: str = "", prompt_tokens: int = 0, completion_tokens: int = 0,
     cost: Decimal = Decimal("0"), latency_ms: float = 0.0, finish_reason: str = "",
     status: str = Message.Status.COMPLETE, error_code: str = "", metadata: dict | None = None,
+    tool_calls: list[dict] | None = None,
 ) -> Message:
     """Save (or, after a disconnect snapshot, complete) the assistant's message."""
     values = dict(
@@ -126,6 +151,7 @@ def message_save_assistant(
         model=model, provider=provider, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
         total_tokens=prompt_tokens + completion_tokens, cost=cost, latency_ms=latency_ms,
         finish_reason=finish_reason, status=status, error_code=error_code, metadata=metadata or {},
+        tool_calls=tool_calls or [],
     )
     message, created = Message.objects.update_or_create(id=message_id, defaults=values)
     if created:
@@ -172,7 +198,8 @@ def conversation_export(*, conversation: Conversation) -> dict:
             {"id": m.id, "parent_message_id": m.parent_id, "role": m.role, "content": m.content,
              "model": m.model, "provider": m.provider, "status": m.status,
              "prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens,
-             "created_at": m.created_at.isoformat()}
+             "created_at": m.created_at.isoformat(), "tool_calls": m.tool_calls or [],
+             "tool_call_id": m.tool_call_id, "tool_name": m.tool_name}
             for m in messages
         ],
     }
@@ -183,9 +210,14 @@ def conversation_export_markdown(*, conversation: Conversation) -> str:
     if conversation.system_prompt:
         lines += [f"> System: {conversation.system_prompt}", ""]
     for message in selectors.thread(conversation):
-        who = {"user": "User", "assistant": "Assistant", "system": "System"}[message.role]
+        who = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}[message.role]
         suffix = f" ({message.model})" if message.role == "assistant" and message.model else ""
-        lines += [f"**{who}{suffix}** — {message.created_at:%Y-%m-%d %H:%M} UTC", "", message.content, ""]
+        if message.role == "tool":
+            suffix = f" ({message.tool_name or message.tool_call_id})"
+        lines += [f"**{who}{suffix}** — {message.created_at:%Y-%m-%d %H:%M} UTC", ""]
+        lines += [message.content] if message.content else []
+        lines += [f"Calls `{c['name']}({c.get('arguments') or '{}'})`" for c in message.tool_calls or []]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -206,11 +238,13 @@ def conversation_import(*, user, data: dict) -> Conversation:
         if not isinstance(raw, dict) or raw.get("role") not in Message.Role.values or not isinstance(
                 raw.get("content"), str):
             raise AppError("Invalid import.", status_code=422,
-                           details={f"messages[{index}]": ["Needs role (user/assistant/system) and content."]})
+                           details={f"messages[{index}]": ["Needs role (user/assistant/system/tool) and content."]})
         parent = id_map.get(str(raw.get("parent_message_id"))) if raw.get("parent_message_id") else leaf
         message = Message.objects.create(
             conversation=conversation, parent=parent, role=raw["role"], content=raw["content"],
             model=str(raw.get("model") or "")[:100], provider=str(raw.get("provider") or "")[:50],
+            tool_calls=[dict(c) for c in raw.get("tool_calls") or []], tool_call_id=raw.get("tool_call_id") or "",
+            tool_name=raw.get("tool_name") or "",
         )
         if raw.get("id"):
             id_map[str(raw["id"])] = message

@@ -9,7 +9,8 @@ reader drops (generation goes on and completes the message later; a reader can c
 last event id it saw and get the rest).
 
 Events (dicts): ``start`` (ids, model, provider), ``delta`` (text, index), ``thinking`` (text),
-then one terminal ``done`` (full content, usage, cost, finish_reason, status) or ``error``
+``tool_call`` (index, call_id and name when a call starts, then pieces of its JSON arguments),
+then one terminal ``done`` (full content, tool_calls, usage, cost, finish_reason, status) or ``error``
 (code, message, status_code, partial content). Each has ``id`` (1, 2, …) and ``stream_id``
 (the assistant message id).
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -31,7 +32,7 @@ from chatplatform.api.ids import new_id
 from chats import services
 from chats.hub import TERMINAL, get_hub
 from chats.models import Conversation, Message
-from providers.adapters.base import ThinkingDelta
+from providers.adapters.base import ThinkingDelta, ToolCallDelta
 from providers.errors import ProviderError
 from providers.services import ChatStream
 
@@ -159,7 +160,8 @@ async def _generate(reply: Reply) -> None:
                   user_message_id=user_message_id, content=content, thinking="".join(reply.thinking),
                   model=result.model, provider=result.provider, usage=usage, cost=float(result.cost),
                   latency_ms=round(result.latency_ms, 1), finish_reason=finish_reason, status=status,
-                  parent_message_id=user_message_id, timestamp=timezone.now().isoformat())
+                  parent_message_id=user_message_id, timestamp=timezone.now().isoformat(),
+                  tool_calls=[asdict(c) for c in result.tool_calls])
     if error is not None:
         await _publish(reply, "error", code=error.code, message=error.message,
                        status_code=error.status_code, **common)
@@ -185,6 +187,10 @@ async def _pump(reply: Reply) -> int:
             reply.thinking.append(event.text)
             await _publish(reply, "thinking", text=event.text)
             continue
+        if isinstance(event, ToolCallDelta):
+            await _publish(reply, "tool_call", index=event.index, call_id=event.id, name=event.name,
+                           arguments=event.arguments)
+            continue
         reply.text.append(event.text)
         await _publish(reply, "delta", text=event.text, index=index)
         index += 1
@@ -207,6 +213,7 @@ async def _save(reply: Reply, *, status: str, content: str, error: AppError | No
             cost=result.cost if final else 0, latency_ms=result.latency_ms if final else 0.0,
             finish_reason=finish_reason, status=status, error_code=error.code if error else "",
             metadata={"usage_estimated": result.usage.estimated} if final else {"snapshot": True},
+            tool_calls=[asdict(c) for c in result.tool_calls] if final else [],
         )
         reply.saved_final = final
         return message

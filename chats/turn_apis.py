@@ -40,6 +40,7 @@ from chats.inputs import (
     SendMessageInput,
 )
 from chats.models import Conversation, Message
+from chats.openai_inputs import ToolParamsInput, split_inputs
 from chats.serializers import BranchOutput, ConversationMessageOutput, conversation_detail
 from chats.transports import formats, replay, rest, sse
 from chats.turns import Caller, NewConversation, Turn, turn_begin
@@ -153,24 +154,27 @@ def completion_turn(data: dict) -> Turn:
 
 
 def chat_completions_turn(data: dict) -> Turn:
-    """Seed 004: with ``chat_id``, the chat's thread is the history and only the last user message is
-    added; without, a new chat holds the earlier messages. System messages are the turn's (or the
-    new chat's) system prompt."""
-    messages = data["messages"]
-    last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system" and m["content"].strip()) or None
+    """Seed 004: system messages are the turn's (or the new chat's) system prompt; the trailing user
+    message (and tool results, answering the reply's tool calls) is the turn's new input. With
+    ``chat_id`` the chat's thread is the history (earlier ``messages`` are not stored again);
+    without, a new chat holds the earlier messages."""
+    messages = [m["message"] for m in data["messages"]]
+    system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content.strip()) or None
+    earlier, inputs = split_inputs([m for m in messages if m.role != "system"])
+    users = [m for m in inputs if m.role == "user"]
+    inputs = [m for m in inputs if m.role == "tool" or m is users[-1]] if users else inputs
     params = GenerationParamsInput.params(data, thinking=data["use_extended_thinking"],
-                                          web_grounding=data["use_web_grounding"])
-    turn = Turn(text=messages[last_user]["content"], model=data.get("model") or None, params=params)
+                                          web_grounding=data["use_web_grounding"],
+                                          **ToolParamsInput.tool_params(data))
+    turn = Turn(inputs=inputs, model=data.get("model") or None, params=params)
     if data.get("chat_id"):
         turn.conversation_id, turn.system = data["chat_id"], system
     else:
-        first_user = next(m["content"] for m in messages if m["role"] == "user")
+        first_user = next((m.content for m in messages if m.role == "user"), "")
         turn.new = NewConversation(
             fields={"title": services.title_from(first_user), "model": data.get("model") or "",
                     "system_prompt": system or "", "metadata": {"source": "chat/completions"}},
-            history=[{"role": m["role"], "content": m["content"]} for m in messages[:last_user]
-                     if m["role"] != "system" and m["content"].strip()])
+            history=[m for m in earlier if m.content.strip() or m.tool_calls or m.role == "tool"])
     return turn
 
 

@@ -18,7 +18,7 @@ The response cache, memories and document context, tools and budget checks enter
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -31,6 +31,7 @@ from chats.models import Conversation, Message
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 from providers.adapters.base import ChatMessage
+from providers.images import resolved
 from providers.params import GenerationParams
 from providers.profiles import CredentialProfile, profile_of
 
@@ -61,7 +62,7 @@ class NewConversation:
 
     id: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
-    history: list[dict] = field(default_factory=list)
+    history: list[ChatMessage] = field(default_factory=list)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Turn:
     unknown id starts it), or ``new`` (a conversation to start)."""
 
     text: str | None = None  # the new user message (None: answer ``reply_to`` again)
+    inputs: list[ChatMessage] = field(default_factory=list)  # instead of ``text``: tool results, images
     history: list[ChatMessage] | None = None
     conversation_id: str | None = None
     create: bool = False
@@ -78,14 +80,21 @@ class Turn:
     new: NewConversation | None = None
     reply_to: Message | None = None  # regenerate: a saved user message to answer again
     sibling_of: Message | None = None  # edit: the new message replaces this one (same parent)
+    after: Message | None = None  # continue the thread after this message (not the active leaf)
     system: str | None = None  # this turn's system prompt (the request's)
     model: str | None = None
     provider: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
+    end_user: str | None = None  # the client's own id for its end user (OpenAI's ``user``), sent upstream
 
     @property
     def stateless(self) -> bool:
         return self.history is not None
+
+    @property
+    def new_messages(self) -> list[ChatMessage]:
+        """What this turn adds to the conversation: ``inputs``, or a user message of ``text``."""
+        return self.inputs or [ChatMessage("user", self.text or "")]
 
 
 @dataclass
@@ -120,7 +129,7 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
             fallback=caller.authenticated and profile.endpoint is None,  # anonymous: public models only
             user=caller.user if caller.authenticated else None,
             api_key=caller.credential if isinstance(caller.credential, ApiKey) else None,
-            request_id=caller.request_id,
+            request_id=caller.request_id, end_user=turn.end_user,
         )
         stream = provider_services.chat_stream(call)  # plans and checks (the request's own values)
         preferred = _preferred_params(call.params, prefs, stream)
@@ -185,29 +194,44 @@ def _choice(turn: Turn, profile: CredentialProfile, stored: dict[str, Any],
 
 
 def _history(turn: Turn, conversation: Conversation | None) -> list[ChatMessage]:
-    """The messages the model reads, oldest first, ending with the one it answers."""
+    """The messages the model reads, oldest first, ending with the ones it answers."""
     if turn.stateless:
-        return [*(turn.history or []), ChatMessage("user", turn.text or "")]
-    if turn.reply_to is not None:
-        return _thread(conversation, leaf_id=turn.reply_to.id)
-    if conversation is None:  # a conversation to start: its earlier turns, then the new message
-        earlier = [ChatMessage(t["role"], t["content"]) for t in (turn.new.history if turn.new else [])]
-        return [*earlier, ChatMessage("user", turn.text or "")]
-    leaf = turn.sibling_of.parent_id if turn.sibling_of is not None else conversation.active_leaf_id
-    earlier = _thread(conversation, leaf_id=leaf) if leaf else []
-    return [*earlier, ChatMessage("user", turn.text or "")]
+        messages = [*(turn.history or []), *turn.new_messages]
+    elif turn.reply_to is not None:
+        messages = _thread(conversation, leaf_id=turn.reply_to.id)
+    elif conversation is None:  # a conversation to start: its earlier turns, then the new message
+        messages = [*(turn.new.history if turn.new else []), *turn.new_messages]
+    else:
+        leaf = (turn.sibling_of.parent_id if turn.sibling_of is not None
+                else turn.after.id if turn.after is not None else conversation.active_leaf_id)
+        messages = [*(_thread(conversation, leaf_id=leaf) if leaf else []), *turn.new_messages]
+    _check_tool_results(messages)
+    return [replace(m, images=resolved(m.images)) if any(i.url and not i.data for i in m.images) else m
+            for m in messages]
 
 
 def _thread(conversation: Conversation | None, *, leaf_id: str | None) -> list[ChatMessage]:
-    if conversation is None:
-        return []
-    return [ChatMessage(m.role, m.content) for m in selectors.thread(conversation, leaf_id=leaf_id)
-            if m.role in ("user", "assistant") and m.content and m.status != Message.Status.ERROR]
+    return selectors.thread_for_model(conversation, leaf_id=leaf_id) if conversation is not None else []
+
+
+def _check_tool_results(messages: list[ChatMessage]) -> None:
+    """Every tool result answers a call an earlier assistant turn made (providers refuse others)."""
+    calls: set[str] = set()
+    for index, message in enumerate(messages):
+        calls.update(c.id for c in message.tool_calls)
+        if message.role == "tool" and message.tool_call_id not in calls:
+            raise AppError("A tool result answers no earlier tool call.", status_code=422, details={
+                f"messages[{index}]": [f"tool_call_id {message.tool_call_id!r} matches no assistant tool call."]})
 
 
 def _user_message(turn: Turn, conversation: Conversation) -> Message:
+    """Save this turn's new messages; the last is the one the reply answers."""
     if turn.reply_to is not None:
         return turn.reply_to
     if turn.sibling_of is not None:
         return services.message_edit(message=turn.sibling_of, content=turn.text or "")
-    return services.message_add_user(conversation=conversation, content=turn.text or "")
+    saved = None
+    for message in turn.new_messages:
+        saved = services.message_add(conversation=conversation, message=message, parent=saved or turn.after)
+    assert saved is not None
+    return saved

@@ -5,6 +5,7 @@ from django.urls import path, re_path
 from chats import schema
 from chats.schema import documented
 from chats.transports import openai as views
+from chats.transports import responses
 
 urlpatterns = [
     path("chat/completions", documented(views.chat_completions, schema.OpenAIChatCompletionsDeclaration),
@@ -14,5 +15,8 @@ urlpatterns = [
          name="openai-model-detail"),
     path("embeddings", documented(views.embeddings_create, schema.OpenAIEmbeddingsDeclaration),
          name="openai-embeddings"),
+    path("responses", documented(responses.responses_create, schema.ResponsesDeclaration), name="openai-responses"),
+    path("responses/<str:response_id>", documented(responses.response_detail, schema.ResponseDetailDeclaration),
+         name="openai-response-detail"),
     re_path(r"^(?P<path>.*)$", views.not_found, name="openai-not-found"),
 ]

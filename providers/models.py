@@ -120,6 +120,9 @@ class Model(models.Model):
     def __str__(self) -> str:
         return self.id
 
+    def has(self, capability: str) -> bool:
+        return capability in (self.capabilities or [])
+
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         return (
             self.input_cost_per_1k * Decimal(prompt_tokens) + self.output_cost_per_1k * Decimal(completion_tokens)

@@ -29,12 +29,15 @@ from providers.adapters.base import (
     Finish,
     ProviderSettings,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
     Usage,
     estimate_tokens,
 )
 from providers.errors import ProviderError, ProviderNotConfigured, ProviderUnavailable, UnknownModel
 from providers.models import Model, ProviderConfig, UsageRecord
-from providers.params import GenerationParams
+from providers.output import ToolCallAssembler, check_output
+from providers.params import GenerationParams, unsupported
 from providers.reliability import backoff_delay, breaker
 
 logger = logging.getLogger(__name__)
@@ -55,6 +58,7 @@ class ChatCall:
     request_id: str = ""
     # A provider not in the configuration (a chatbot's own endpoint): used as the only route.
     endpoint: ProviderSettings | None = None
+    end_user: str | None = None  # the client's id for its end user; else ours is sent upstream
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Route:
 class ChatResult:
     text: str = ""
     thinking: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
     provider: str = ""
     model: str = ""
     usage: Usage = field(default_factory=lambda: Usage(0, 0, estimated=True))
@@ -174,11 +179,13 @@ def trim_history(messages: list[ChatMessage], *, system: str | None, context_len
     kept: list[ChatMessage] = []
     used = 0
     for message in reversed(messages):
-        cost = estimate_tokens(message.content) + 4
+        cost = message.token_estimate() + 4
         if kept and used + cost > budget:
             break
         kept.append(message)
         used += cost
+    while len(kept) > 1 and kept[-1].role == "tool":
+        kept.pop()  # never keep a tool result whose call was trimmed away
     if used > budget:
         raise AppError("The message is too long for the model's context window.", status_code=422,
                        details={"message": [f"Exceeds the model's context of {context_length} tokens."]})
@@ -200,7 +207,7 @@ def _request_for(call: ChatCall, route: Route) -> ChatRequest:
         messages = trim_history(messages, system=call.system, context_length=model.context_length,
                                 max_tokens=params.max_tokens or 0)
     return ChatRequest(model=route.upstream_model, messages=messages, system=call.system, params=params,
-                       user=str(getattr(call.user, "id", "") or "") or None)
+                       user=call.end_user or str(getattr(call.user, "id", "") or "") or None)
 
 
 # --- the call ---------------------------------------------------------------------------------
@@ -261,6 +268,7 @@ class ChatStream:
         result = self.result
         text: list[str] = []
         thinking: list[str] = []
+        calls = ToolCallAssembler()
         last_error: ProviderError | None = None
         try:
             for route in self.routes:
@@ -277,8 +285,16 @@ class ChatStream:
                             if isinstance(event, Finish):
                                 result.finish_reason = event.reason
                                 continue
-                            (text if isinstance(event, TextDelta) else thinking).append(event.text)
+                            if isinstance(event, ToolCallDelta):
+                                calls.add(event)
+                            else:
+                                (text if isinstance(event, TextDelta) else thinking).append(event.text)
                             yield event
+                    result.tool_calls = calls.complete()
+                    if result.tool_calls and result.finish_reason in ("", "stop"):
+                        result.finish_reason = "tool_calls"
+                    check_output("".join(text), self.call.params, provider=route.provider.name,
+                                 tool_calls=bool(result.tool_calls))
                     return
                 except _FallBack as fallback:
                     last_error = fallback.error
@@ -306,10 +322,11 @@ class ChatStream:
     def _settle_usage(self) -> None:
         """Estimate usage the provider did not report, and price it from the catalogue."""
         result = self.result
-        if result.usage.estimated or (result.usage.total_tokens == 0 and result.text):
-            prompt = sum(estimate_tokens(m.content) for m in self.call.messages)
-            prompt += estimate_tokens(self.call.system) if self.call.system else 0
-            result.usage = Usage(prompt, estimate_tokens(result.text) if result.text else 0, estimated=True)
+        produced = len(result.text) + sum(len(c.name) + len(c.arguments) for c in result.tool_calls)
+        if result.usage.estimated or (result.usage.total_tokens == 0 and produced):
+            prompt = ChatRequest(model="", messages=self.call.messages, system=self.call.system,
+                                 params=self.call.params).prompt_estimate()
+            result.usage = Usage(prompt, estimate_tokens(produced) if produced else 0, estimated=True)
         model = next((r.model for r in self.routes if r.model_id == result.model and r.model), None)
         if model is not None:
             result.cost = model.cost(result.usage.prompt_tokens, result.usage.completion_tokens)
@@ -323,15 +340,30 @@ class _FallBack(Exception):
         self.error = error
 
 
+def check_call(call: ChatCall, model: Model | None) -> None:
+    """What ``model`` cannot take, refused naming the field: parameters, and images (``vision``)."""
+    call.params.check_for(model)
+    if model is not None and not model.has("vision") and any(m.images for m in call.messages):
+        raise unsupported(model, {"messages": "vision"})
+
+
+def supports(call: ChatCall, model: Model | None) -> bool:
+    """Whether ``model`` can answer ``call`` (a fallback route that cannot is skipped)."""
+    if model is None:
+        return True
+    return call.params.supported_by(model) and (model.has("vision") or not any(m.images for m in call.messages))
+
+
 def chat_stream(call: ChatCall) -> ChatStream:
     """Plan and validate synchronously-resolved routes, then return the stream (not started).
     Use :func:`achat_stream` from async code."""
     requested = selectors.catalogue_model(call.model) if call.model and call.endpoint is None else None
     if requested is not None:
-        call.params.check_for(requested)  # what the request asked for is wrong: say so first
+        check_call(call, requested)  # what the request asked for is wrong: say so first
     routes = plan_routes(call)
     if requested is None:
-        call.params.check_for(routes[0].model if routes else None)
+        check_call(call, routes[0].model if routes else None)
+    routes = [r for i, r in enumerate(routes) if i == 0 or supports(call, r.model)]
     if routes:
         _request_for(call, routes[0])  # a message too long for the model's context: 422 now, not mid-stream
     return ChatStream(call, routes)

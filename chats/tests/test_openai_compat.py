@@ -18,23 +18,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 
-@pytest.fixture
-def api_key(user):
-    key, raw = api_key_create(user=user, name="sdk")
-    return key, raw
-
-
-@pytest.fixture
-def client(gateway_url, api_key):
-    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key[1], max_retries=0, timeout=20)
-
-
 # --- with the SDK, over real HTTP ---------------------------------------------------------------
 
 
-def test_sdk_chat_completion(openai_configured, client, api_key):
+def test_sdk_chat_completion(openai_configured, openai_client, api_key):
     openai_configured.push(Step(text="Hello from the gateway", prompt_tokens=9, completion_tokens=4))
-    raw = client.chat.completions.with_raw_response.create(
+    raw = openai_client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", temperature=0.2, max_tokens=50,
         messages=[{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello"}])
     completion = raw.parse()
@@ -53,9 +42,9 @@ def test_sdk_chat_completion(openai_configured, client, api_key):
     assert (record.user_id, record.api_key_id, record.total_tokens) == (api_key[0].user_id, api_key[0].id, 13)
 
 
-def test_sdk_streaming_with_include_usage(openai_configured, client):
+def test_sdk_streaming_with_include_usage(openai_configured, openai_client):
     openai_configured.push(Step(text="Streaming through the gateway", prompt_tokens=5, completion_tokens=4))
-    stream = client.chat.completions.create(model="gpt-4o-mini", stream=True, stream_options={"include_usage": True},
+    stream = openai_client.chat.completions.create(model="gpt-4o-mini", stream=True, stream_options={"include_usage": True},
                                             messages=[{"role": "user", "content": "Stream please"}])
     chunks = list(stream)
     assert all(c.object == "chat.completion.chunk" and c.id == chunks[0].id for c in chunks)
@@ -69,16 +58,16 @@ def test_sdk_streaming_with_include_usage(openai_configured, client):
     assert all(c.usage is None for c in chunks[:-1])
 
 
-def test_sdk_streaming_without_usage_has_no_usage_chunk(openai_configured, client):
+def test_sdk_streaming_without_usage_has_no_usage_chunk(openai_configured, openai_client):
     openai_configured.push(Step(text="No usage"))
-    chunks = list(client.chat.completions.create(model="gpt-4o-mini", stream=True,
+    chunks = list(openai_client.chat.completions.create(model="gpt-4o-mini", stream=True,
                                                  messages=[{"role": "user", "content": "Hi"}]))
     assert all(c.choices for c in chunks) and chunks[-1].choices[0].finish_reason == "stop"
 
 
-def test_sdk_provider_error_mid_stream_raises(openai_configured, client):
+def test_sdk_provider_error_mid_stream_raises(openai_configured, openai_client):
     openai_configured.push(Step("disconnect", text="one two three", after=1))
-    stream = client.chat.completions.create(model="gpt-4o-mini", stream=True,
+    stream = openai_client.chat.completions.create(model="gpt-4o-mini", stream=True,
                                             messages=[{"role": "user", "content": "Hi"}])
     received = []
     with pytest.raises(openai.APIError) as info:
@@ -88,26 +77,26 @@ def test_sdk_provider_error_mid_stream_raises(openai_configured, client):
     assert info.value.body["type"] == "api_error" and info.value.body["code"] == "provider_error"
 
 
-def test_sdk_models(openai_configured, client):
-    listed = client.models.list()
+def test_sdk_models(openai_configured, openai_client):
+    listed = openai_client.models.list()
     ids = [m.id for m in listed.data]
     assert {"gpt-4o-mini", "claude-sonnet-4.5", "gemini-2.5-flash", "all-MiniLM-L6-v2"} <= set(ids)
     assert all(m.object == "model" and m.owned_by for m in listed.data)
-    model = client.models.retrieve("claude-sonnet-4.5")
+    model = openai_client.models.retrieve("claude-sonnet-4.5")
     assert model.id == "claude-sonnet-4.5" and model.owned_by == "anthropic"
     with pytest.raises(openai.NotFoundError) as info:
-        client.models.retrieve("gpt-9000")
+        openai_client.models.retrieve("gpt-9000")
     assert info.value.body["code"] == "model_not_found"
 
 
-def test_sdk_errors_have_openais_shape(openai_configured, client, gateway_url):
+def test_sdk_errors_have_openais_shape(openai_configured, openai_client, gateway_url):
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="gpt-4o-mini", temperature=5,
+        openai_client.chat.completions.create(model="gpt-4o-mini", temperature=5,
                                        messages=[{"role": "user", "content": "Hi"}])
     assert info.value.body["param"] == "temperature" and info.value.body["type"] == "invalid_request_error"
     assert info.value.body["request_id"]
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "Hi"}])
+        openai_client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "Hi"}])
     bad = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="cpk_wrong_key", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:
         bad.models.list()
@@ -123,11 +112,11 @@ def test_sdk_with_a_jwt(openai_configured, gateway_url, user, tokens_for):
 
 
 @pytest.mark.slow
-def test_sdk_embeddings(openai_configured, client):
+def test_sdk_embeddings(openai_configured, openai_client):
     from providers.embeddings import embed_texts
 
     texts = ["The cat sat on the mat.", "A feline rested on the rug.", "Quarterly tax filing deadlines."]
-    result = client.embeddings.create(model="all-MiniLM-L6-v2", input=texts)  # the SDK asks for base64
+    result = openai_client.embeddings.create(model="all-MiniLM-L6-v2", input=texts)  # the SDK asks for base64
     assert result.object == "list" and result.model == "all-MiniLM-L6-v2"
     vectors = [d.embedding for d in sorted(result.data, key=lambda d: d.index)]
     assert all(len(v) == 384 for v in vectors)
@@ -138,10 +127,10 @@ def test_sdk_embeddings(openai_configured, client):
     far = sum(a * b for a, b in zip(vectors[0], vectors[2], strict=True))
     assert dot > far
     assert result.usage.prompt_tokens == result.usage.total_tokens > 10
-    single = client.embeddings.create(model="all-MiniLM-L6-v2", input="hello world", encoding_format="float")
+    single = openai_client.embeddings.create(model="all-MiniLM-L6-v2", input="hello world", encoding_format="float")
     assert len(single.data) == 1 and len(single.data[0].embedding) == 384
     with pytest.raises(openai.NotFoundError):
-        client.embeddings.create(model="text-embedding-3-small", input="x")
+        openai_client.embeddings.create(model="text-embedding-3-small", input="x")
 
 
 # --- in-process, for what the SDK cannot send ----------------------------------------------------
@@ -162,7 +151,13 @@ async def test_embeddings_model_defaults_and_input_validation(openai_configured,
 async def test_unsupported_options_are_400_in_openais_shape(openai_configured, user, tokens_for):
     headers = await bearer(tokens_for, user)
     base = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
-    for change, param in [({"n": 2}, "n"), ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+    for change, param in [({"n": 2}, "n"), ({"logprobs": True}, "logprobs"), ({"audio": {"voice": "x"}}, "audio"),
+                          ({"made_up_option": 1}, "made_up_option"),
+                          ({"tools": [{"type": "function", "function": {"name": "not a name"}}]}, "tools"),
+                          ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": 3}}}]},
+                           "tools"),
+                          ({"tool_choice": {"type": "function", "function": {"name": "missing"}}}, "tool_choice"),
+                          ({"response_format": {"type": "json_schema"}}, "response_format"),
                           ({"messages": [{"role": "tool", "content": "x"}]}, "messages"),
                           ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
                            "messages"),
@@ -171,7 +166,7 @@ async def test_unsupported_options_are_400_in_openais_shape(openai_configured, u
         response = await asgi_request("POST", "/v1/chat/completions", headers=headers, json_body={**base, **change})
         assert response.status == 400, (change, response.body)
         error = response.json()["error"]
-        assert error["param"] == param and error["type"] == "invalid_request_error" and error["message"]
+        assert error["param"] == param and error["type"] == "invalid_request_error" and error["message"], (change, error)
     assert not openai_configured.calls
 
 

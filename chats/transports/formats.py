@@ -60,11 +60,21 @@ def completion_body(final: dict, request_id: str) -> dict:
     }
 
 
+def assistant_message(final: dict) -> dict:
+    """Seed 004's ``message``: the reply, in OpenAI's shape when it calls tools."""
+    message: dict[str, Any] = {"role": "assistant", "content": final.get("content", "")}
+    if final.get("tool_calls"):
+        message["tool_calls"] = [{"id": c["id"], "type": "function",
+                                  "function": {"name": c["name"], "arguments": c["arguments"]}}
+                                 for c in final["tool_calls"]]
+    return message
+
+
 def chat_completions_body(final: dict) -> dict:
     """The answer of ``POST /api/v1/chat/completions`` (seed 004)."""
     data = {
         "id": final["message_id"] or final["stream_id"], "model": final["model"],
-        "message": {"role": "assistant", "content": final["content"]}, "tokens_used": usage(final)["total_tokens"],
+        "message": assistant_message(final), "tokens_used": usage(final)["total_tokens"],
         "finish_reason": final["finish_reason"], "chat_id": final["conversation_id"],
         "user_message_id": final["user_message_id"], "provider": final["provider"], "usage": usage(final),
         "created_at": iso(final.get("timestamp")),
@@ -95,7 +105,7 @@ def sse_finished(event: dict, request_id: str) -> dict:
     }
     if event.get("conversation_id"):
         data.update(id=event.get("message_id") or event["stream_id"], chat_id=event["conversation_id"],
-                    message={"role": "assistant", "content": event.get("content", "")},
+                    message=assistant_message(event),
                     tokens_used=usage(event)["total_tokens"])
     if event.get("thinking"):
         data["thinking"] = event["thinking"]

@@ -33,11 +33,12 @@ from chatplatform.api.exceptions import AppError, envelope, exception_handler
 from chatplatform.api.net import client_ip
 from chats import streaming
 from chats.inputs import MAX_HISTORY_ITEMS
+from chats.openai_inputs import OpenAIMessageInput, ToolParamsInput, split_inputs
 from chats.transports import replay
+from chats.transports.formats import assistant_message
 from chats.turns import Caller, Turn, turn_begin
 from providers import embeddings
 from providers import selectors as provider_selectors
-from providers.adapters.base import ChatMessage
 from providers.errors import UnknownModel
 from providers.params import MAX_TOKENS_LIMIT
 from providers.serializers import GenerationParamsInput
@@ -48,7 +49,6 @@ MAX_EMBEDDING_CHARS = 20_000
 EMBEDDING_MODELS = {embeddings.EMBEDDING_MODEL_ID, f"sentence-transformers/{embeddings.EMBEDDING_MODEL_ID}"}
 MODELS_CREATED = 1_735_689_600  # 2025-01-01: the catalogue's own rows carry no creation time we expose
 FINISH_REASONS = {"stop", "length", "content_filter", "tool_calls"}
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "invalid_request_error", 405: "invalid_request_error", 409: "invalid_request_error",
@@ -60,8 +60,8 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "
 
 
 def openai_error_body(status: int, body: dict) -> tuple[int, dict]:
-    """Our envelope -> OpenAI's error object (status 422 validation errors become 400)."""
-    if status == 422 and body.get("code") == "VALIDATION_ERROR":
+    """Our envelope -> OpenAI's error object (OpenAI has no 422: a request it cannot process is a 400)."""
+    if status == 422:
         status = 400
     details = body.get("details") or {}
     param = next(iter(details), None) if isinstance(details, dict) and details else None
@@ -118,40 +118,21 @@ async def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
 # --- chat completions ---------------------------------------------------------------------------
 
 
-class OpenAIMessageInput(serializers.Serializer):
-    role = serializers.CharField(max_length=20, help_text="system, developer, user or assistant.")
-    content = serializers.JSONField(required=False, allow_null=True)
-    name = serializers.CharField(required=False, allow_blank=True, max_length=256)
-
-    def validate_role(self, value: str) -> str:
-        if value not in ROLES:
-            raise serializers.ValidationError(f"Unsupported role '{value}': use system, developer, user or assistant.")
-        return value
-
-    def validate_content(self, value: Any) -> str:
-        """A string, or a list of text parts (``[{"type": "text", "text": …}]``)."""
-        if value is None:
-            return ""
-        if isinstance(value, list):
-            texts = []
-            for part in value:
-                if not isinstance(part, dict) or part.get("type") not in ("text", "input_text") \
-                        or not isinstance(part.get("text"), str):
-                    raise serializers.ValidationError("Only text content parts are supported.")
-                texts.append(part["text"])
-            value = "".join(texts)
-        if not isinstance(value, str):
-            raise serializers.ValidationError("Must be a string or a list of text parts.")
-        if len(value) > MAX_CONTENT_CHARS:
-            raise serializers.ValidationError(f"At most {MAX_CONTENT_CHARS} characters.")
-        return value
-
-
 class StreamOptionsInput(serializers.Serializer):
     include_usage = serializers.BooleanField(required=False, default=False)
 
 
-class OpenAIChatInput(GenerationParamsInput):
+# OpenAI's request parameters that are refused (400 naming them) unless they ask for nothing: each
+# is either not offered by every provider or would need output we do not produce. The README lists
+# every parameter and what happens to it.
+REFUSED_UNLESS_UNSET = {
+    "logprobs": (None, False), "top_logprobs": (None,), "logit_bias": (None, {}), "audio": (None,),
+    "prediction": (None,), "functions": (None, []), "function_call": (None,), "web_search_options": (None,),
+    "metadata": (None, {}), "store": (None, False), "verbosity": (None,),
+}
+
+
+class OpenAIChatInput(GenerationParamsInput, ToolParamsInput):
     model = serializers.CharField(max_length=100, required=False, allow_blank=True)
     messages = OpenAIMessageInput(many=True, min_length=1, max_length=MAX_HISTORY_ITEMS)
     max_completion_tokens = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS_LIMIT, required=False,
@@ -162,38 +143,66 @@ class OpenAIChatInput(GenerationParamsInput):
                                  help_text="Only 1 is supported.")
     reasoning_effort = serializers.ChoiceField(choices=["none", "minimal", "low", "medium", "high"],
                                                required=False, allow_null=True)
-    tools = serializers.ListField(child=serializers.DictField(), required=False, allow_null=True,
-                                  help_text="Tool calling is not supported: omit or send [].")
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**63), max_value=2**63 - 1)
+    presence_penalty = serializers.FloatField(required=False, allow_null=True, min_value=-2.0, max_value=2.0)
+    frequency_penalty = serializers.FloatField(required=False, allow_null=True, min_value=-2.0, max_value=2.0)
+    service_tier = serializers.ChoiceField(choices=["auto", "default"], required=False, allow_null=True)
+    modalities = serializers.ListField(child=serializers.ChoiceField(choices=["text"]), required=False,
+                                       allow_null=True)
     user = serializers.CharField(required=False, allow_blank=True, max_length=256)
+    logprobs = serializers.JSONField(required=False, allow_null=True)
+    top_logprobs = serializers.JSONField(required=False, allow_null=True)
+    logit_bias = serializers.JSONField(required=False, allow_null=True)
+    audio = serializers.JSONField(required=False, allow_null=True)
+    prediction = serializers.JSONField(required=False, allow_null=True)
+    functions = serializers.JSONField(required=False, allow_null=True)
+    function_call = serializers.JSONField(required=False, allow_null=True)
+    web_search_options = serializers.JSONField(required=False, allow_null=True)
+    metadata = serializers.JSONField(required=False, allow_null=True)
+    store = serializers.JSONField(required=False, allow_null=True)
+    verbosity = serializers.JSONField(required=False, allow_null=True)
 
-    def validate_tools(self, value: list | None) -> list | None:
-        if value:
-            raise serializers.ValidationError("Tool calling is not supported.")
-        return value
+    def validate(self, attrs: dict) -> dict:
+        unknown = sorted(set(getattr(self, "initial_data", {}) or {}) - set(self.fields))
+        if unknown:
+            raise AppError(f"Unsupported parameter: '{unknown[0]}'.", status_code=400, code="UNSUPPORTED_PARAMETER",
+                           details={name: ["Not supported by this gateway."] for name in unknown})
+        for name, allowed in REFUSED_UNLESS_UNSET.items():
+            if attrs.get(name) not in allowed:
+                raise AppError(f"Unsupported parameter: '{name}' (see the README's parameter table).",
+                               status_code=400, code="UNSUPPORTED_PARAMETER",
+                               details={name: ["Not supported by this gateway."]})
+        return super().validate(attrs)
 
     def validate_messages(self, value: list[dict]) -> list[dict]:
-        if value[-1]["role"] != "user":
-            raise serializers.ValidationError("The last message must be the user's.")
-        if not value[-1]["content"].strip():
+        last = value[-1]["message"]
+        if last.role not in ("user", "tool"):
+            raise serializers.ValidationError("The last message must be the user's (or a tool's result).")
+        if last.role == "user" and not last.content.strip() and not last.images:
             raise serializers.ValidationError("The last user message may not be blank.")
         return value
 
     @staticmethod
     def turn(data: dict) -> Turn:
-        """Leading system/developer messages are the system prompt; the rest is the history."""
-        turns = [{"role": ROLES[m["role"]], "content": m.get("content") or ""} for m in data["messages"]]
+        """Leading system/developer messages are the system prompt; the trailing user and tool
+        messages are the turn's new input; the rest is the history."""
+        messages = [m["message"] for m in data["messages"]]
         index = 0
         system: list[str] = []
-        while index < len(turns) - 1 and turns[index]["role"] == "system":
-            if turns[index]["content"].strip():
-                system.append(turns[index]["content"])
+        while index < len(messages) - 1 and messages[index].role == "system":
+            if messages[index].content.strip():
+                system.append(messages[index].content)
             index += 1
+        history, inputs = split_inputs(messages[index:])
         effort = data.get("reasoning_effort")
         limits = {**data, "max_tokens": data.get("max_completion_tokens") or data.get("max_tokens")}
-        return Turn(text=turns[-1]["content"], model=data.get("model") or None, system="\n\n".join(system) or None,
-                    history=[ChatMessage(t["role"], t["content"]) for t in turns[index:-1] if t["content"].strip()],
-                    params=GenerationParamsInput.params(limits, thinking=bool(effort and effort not in
-                                                                              ("none", "minimal"))))
+        params = GenerationParamsInput.params(
+            limits, thinking=bool(effort and effort not in ("none", "minimal")), seed=data.get("seed"),
+            presence_penalty=data.get("presence_penalty"), frequency_penalty=data.get("frequency_penalty"),
+            **ToolParamsInput.tool_params(data))
+        return Turn(inputs=inputs, model=data.get("model") or None, system="\n\n".join(system) or None,
+                    history=[m for m in history if m.content.strip() or m.tool_calls or m.role == "tool"],
+                    params=params, end_user=data.get("user") or None)
 
 
 def completion_id(stream_id: str) -> str:
@@ -205,7 +214,9 @@ def finish_reason(value: str | None) -> str:
 
 
 def chat_completion_data(final: dict, *, created: int) -> dict:
-    message: dict[str, Any] = {"role": "assistant", "content": final["content"], "refusal": None}
+    message: dict[str, Any] = {**assistant_message(final), "refusal": None}
+    if message.get("tool_calls") and not message["content"]:
+        message["content"] = None
     if final.get("thinking"):
         message["reasoning_content"] = final["thinking"]
     return {
@@ -243,6 +254,13 @@ async def openai_sse(events: AsyncIterator[dict], *, created: int, include_usage
                 yield delta(event, {"content": event["text"]})
             elif kind == "thinking":
                 yield delta(event, {"reasoning_content": event["text"]})
+            elif kind == "tool_call":
+                call: dict[str, Any] = {"index": event["index"], "function": {"arguments": event["arguments"]}}
+                if event.get("call_id"):
+                    call.update(id=event["call_id"], type="function")
+                if event.get("name"):
+                    call["function"]["name"] = event["name"]
+                yield delta(event, {"tool_calls": [call]})
             elif kind == "done":
                 yield delta(event, {}, finish_reason(event.get("finish_reason")))
                 if include_usage:
@@ -261,15 +279,22 @@ def _openai_stream(events: AsyncIterator[dict], *, stream_id: str, include_usage
                             headers={"X-Stream-ID": stream_id, **headers})
 
 
+async def turn_request(request: HttpRequest, input_class) -> tuple[Caller, dict, dict]:
+    """(caller, body, validated data) of a gateway request that starts a turn."""
+    user, auth = await authenticate(request, chatbot_keys=True)
+    body = json_body(request)
+    data = validated(input_class, body)
+    return Caller(user=user, credential=auth, address=client_ip(request),
+                  request_id=getattr(request, "request_id", "")), body, data
+
+
 @openai_endpoint("POST")
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     """``POST /v1/chat/completions``."""
     started = request.gateway_started
-    user, auth = await authenticate(request, chatbot_keys=True)
-    body = json_body(request)
-    data = validated(OpenAIChatInput, body)
+    caller, body, data = await turn_request(request, OpenAIChatInput)
+    user = caller.user
     include_usage = bool(data.get("stream") and (data.get("stream_options") or {}).get("include_usage"))
-    caller = Caller(user=user, credential=auth, address=client_ip(request), request_id=getattr(request, "request_id", ""))
     headers = {"X-Cache-Status": "BYPASS"}
     idem, stored = await replay.begin(request, user, body)
     if stored is not None:

@@ -25,6 +25,7 @@ import anthropic
 import httpx2
 
 from providers.adapters.base import (
+    ChatMessage,
     ChatProvider,
     ChatRequest,
     Event,
@@ -32,6 +33,7 @@ from providers.adapters.base import (
     ProviderSettings,
     TextDelta,
     ThinkingDelta,
+    ToolCallDelta,
     Usage,
     estimate_tokens,
 )
@@ -82,6 +84,38 @@ def _stop_reason(reason: str | None) -> str:
 _estimate = estimate_tokens
 
 
+def _as_blocks(content: str | list) -> list:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+
+
+def _arguments_object(arguments: str) -> dict:
+    """A tool call's JSON arguments as the object Anthropic's ``tool_use.input`` must be."""
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        raise ProviderError("Tool call arguments must be a JSON object.", retryable=False, status_code=400,
+                            code="INVALID_REQUEST") from None
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def anthropic_blocks(message: ChatMessage) -> tuple[str, str | list[dict[str, Any]]]:
+    """(role, content) of one turn: images as base64 ``image`` blocks, tool calls as
+    ``tool_use`` blocks, a tool result as a ``tool_result`` block in a user turn."""
+    if message.role == "tool":
+        return "user", [{"type": "tool_result", "tool_use_id": message.tool_call_id or "",
+                         "content": message.content or ""}]
+    if message.role == "assistant" and message.tool_calls:
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+        blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": _arguments_object(c.arguments)}
+                   for c in message.tool_calls]
+        return "assistant", blocks
+    if message.images:
+        blocks = [{"type": "image", "source": {"type": "base64", "media_type": i.media_type, "data": i.base64}}
+                  for i in message.images]
+        return message.role, [*([{"type": "text", "text": message.content}] if message.content else []), *blocks]
+    return message.role, message.content
+
+
 class AnthropicProvider(ChatProvider):
     kind = "anthropic"
     supports_embeddings = False
@@ -108,13 +142,17 @@ class AnthropicProvider(ChatProvider):
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         system_parts = [request.system] if request.system else []
-        messages: list[dict[str, str]] = []
+        messages: list[dict[str, Any]] = []
         for message in request.messages:
             if message.role == "system":  # Anthropic has no system turns: fold into `system`.
                 if message.content:
                     system_parts.append(message.content)
                 continue
-            messages.append({"role": message.role, "content": message.content})
+            role, blocks = anthropic_blocks(message)
+            if messages and messages[-1]["role"] == role:  # alternate roles: merge same-role turns
+                messages[-1]["content"] = [*_as_blocks(messages[-1]["content"]), *_as_blocks(blocks)]
+            else:
+                messages.append({"role": role, "content": blocks})
 
         max_tokens = int(request.params.max_tokens or self.settings.extra.get("max_tokens") or DEFAULT_MAX_TOKENS)
         params: dict[str, Any] = {"model": request.model or self.settings.default_model, "messages": messages}
@@ -141,6 +179,21 @@ class AnthropicProvider(ChatProvider):
                 extra_body["top_p"] = min(1.0, max(0.0, float(request.params.top_p)))
 
         params["max_tokens"] = max_tokens
+        p = request.params
+        if p.tools:
+            params["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
+                               for t in p.tools]
+            choice = p.tool_choice.mode if p.tool_choice else "auto"
+            tool_choice: dict[str, Any] = {"auto": {"type": "auto"}, "none": {"type": "none"},
+                                           "required": {"type": "any"}}.get(choice) or {
+                "type": "tool", "name": p.tool_choice.name if p.tool_choice else ""}
+            if p.parallel_tool_calls is False and choice != "none":
+                tool_choice["disable_parallel_tool_use"] = True
+            params["tool_choice"] = tool_choice
+        if p.response_format is not None and p.response_format.is_json:
+            # Anthropic's structured outputs: the reply is JSON valid against the schema.
+            schema = p.response_format.schema if p.response_format.type == "json_schema" else {"type": "object"}
+            params["output_config"] = {"format": {"type": "json_schema", "schema": schema or {"type": "object"}}}
         if extra_body:
             params["extra_body"] = extra_body
         return params
@@ -149,12 +202,12 @@ class AnthropicProvider(ChatProvider):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         params = self._params(request)
-        prompt_chars = sum(len(m["content"]) for m in params["messages"]) + len(params.get("system", ""))
         completion_chars = 0
         input_tokens: int | None = None
         output_tokens: int | None = None
         stop_reason: str | None = None
         stopped = False
+        tool_index: dict[int, int] = {}  # content block index -> tool call index
         try:
             self._check_credentials()
             events = await self._client.messages.create(**params, stream=True)
@@ -168,6 +221,10 @@ class AnthropicProvider(ChatProvider):
                                             + (usage.cache_read_input_tokens or 0))
                     elif kind == "content_block_start":
                         block = event.content_block
+                        if block.type == "tool_use":
+                            tool_index[event.index] = len(tool_index)
+                            yield ToolCallDelta(index=tool_index[event.index], id=block.id, name=block.name)
+                            continue
                         text = getattr(block, "text", None) if block.type == "text" else None
                         thought = getattr(block, "thinking", None) if block.type == "thinking" else None
                         if text:
@@ -184,6 +241,9 @@ class AnthropicProvider(ChatProvider):
                         elif delta.type == "thinking_delta" and delta.thinking:
                             completion_chars += len(delta.thinking)
                             yield ThinkingDelta(delta.thinking)
+                        elif delta.type == "input_json_delta" and event.index in tool_index:
+                            completion_chars += len(delta.partial_json or "")
+                            yield ToolCallDelta(index=tool_index[event.index], arguments=delta.partial_json or "")
                         # signature_delta / input_json_delta / citations_delta: nothing to show.
                     elif kind == "message_delta":
                         stop_reason = event.delta.stop_reason or stop_reason
@@ -210,7 +270,7 @@ class AnthropicProvider(ChatProvider):
         if input_tokens is not None and output_tokens is not None:
             yield Usage(prompt_tokens=input_tokens, completion_tokens=output_tokens)
         else:
-            yield Usage(prompt_tokens=input_tokens if input_tokens is not None else _estimate(prompt_chars),
+            yield Usage(prompt_tokens=input_tokens if input_tokens is not None else request.prompt_estimate(),
                         completion_tokens=output_tokens if output_tokens is not None else _estimate(completion_chars),
                         estimated=True)
         yield Finish(_stop_reason(stop_reason))

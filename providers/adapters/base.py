@@ -9,6 +9,8 @@ subclass on failure (before or after the first token; the caller decides about r
 from __future__ import annotations
 
 import abc
+import base64
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,15 +18,57 @@ from typing import Any, Literal
 
 from providers.params import GenerationParams
 
-Role = Literal["user", "assistant", "system"]
+Role = Literal["user", "assistant", "system", "tool"]
 
 CHARS_PER_TOKEN = 4
+# What an image costs in the prompt, for trimming and estimates only (providers report the real
+# figure): OpenAI bills a 512x512 tile at 85 + 170 tokens, Anthropic about 1,600 for 1 megapixel.
+IMAGE_TOKENS_ESTIMATE = 800
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image in a message: its bytes and media type (``image/png``, ``image/jpeg``, ...), or,
+    until the turn fetches it (``providers.images.resolved``), only the ``url`` it is at."""
+
+    media_type: str = ""
+    data: bytes = b""
+    url: str = ""
+
+    @property
+    def base64(self) -> str:
+        return base64.b64encode(self.data).decode("ascii")
+
+    @property
+    def data_url(self) -> str:
+        return f"data:{self.media_type};base64,{self.base64}"
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model asked for: ``arguments`` is the JSON text it produced."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
 
 
 @dataclass(frozen=True)
 class ChatMessage:
+    """One turn. ``content`` is its text; a user turn may carry ``images`` (after the text); an
+    assistant turn may carry ``tool_calls``; a ``tool`` turn is the result of the call
+    ``tool_call_id`` (of the tool ``name``)."""
+
     role: Role
-    content: str
+    content: str = ""
+    images: tuple[Image, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    def token_estimate(self) -> int:
+        chars = len(self.content) + sum(len(c.name) + len(c.arguments) for c in self.tool_calls)
+        return estimate_tokens(chars) + IMAGE_TOKENS_ESTIMATE * len(self.images)
 
 
 @dataclass
@@ -37,6 +81,12 @@ class ChatRequest:
     params: GenerationParams = field(default_factory=GenerationParams)
     user: str | None = None
 
+    def prompt_estimate(self) -> int:
+        """Tokens of the prompt, estimated: system, messages, tool definitions."""
+        tools = sum(len(t.name) + len(t.description) + len(json.dumps(t.parameters)) for t in self.params.tools)
+        return (estimate_tokens(len(self.system or "") + tools)
+                + sum(m.token_estimate() for m in self.messages))
+
 
 @dataclass(frozen=True)
 class TextDelta:
@@ -48,6 +98,18 @@ class TextDelta:
 class ThinkingDelta:
     text: str
     type: str = "thinking"
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of the ``index``-th tool call: its id and name when it starts, then pieces of its
+    JSON arguments (providers that send a call whole send one delta with all of it)."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    type: str = "tool_call"
 
 
 @dataclass(frozen=True)
@@ -70,7 +132,7 @@ class Finish:
     type: str = "finish"
 
 
-Event = TextDelta | ThinkingDelta | Usage | Finish
+Event = TextDelta | ThinkingDelta | ToolCallDelta | Usage | Finish
 
 
 def estimate_tokens(text_or_chars: str | int) -> int:
@@ -81,9 +143,9 @@ def estimate_tokens(text_or_chars: str | int) -> int:
 
 
 def estimated_usage(request: ChatRequest, completion_chars: int) -> Usage:
-    """Usage estimated from the request's text and the characters generated."""
-    prompt_chars = len(request.system or "") + sum(len(m.content) for m in request.messages)
-    return Usage(estimate_tokens(prompt_chars), estimate_tokens(completion_chars), estimated=True)
+    """Usage estimated from the request (text, tool calls, images, tool definitions) and the
+    characters generated."""
+    return Usage(request.prompt_estimate(), estimate_tokens(completion_chars), estimated=True)
 
 
 @dataclass

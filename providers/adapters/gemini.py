@@ -26,7 +26,9 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from chatplatform.api.ids import new_id
 from providers.adapters.base import (
+    ChatMessage,
     ChatProvider,
     ChatRequest,
     Completion,
@@ -35,6 +37,7 @@ from providers.adapters.base import (
     ProviderSettings,
     TextDelta,
     ThinkingDelta,
+    ToolCallDelta,
     Usage,
     estimated_usage,
 )
@@ -46,6 +49,7 @@ from providers.errors import (
     from_http_status,
     retry_after_from_headers,
 )
+from providers.params import ToolChoice
 
 try:  # the SDK's other httpx flavour; only reachable if someone injects such a client
     import httpx2 as _httpx2
@@ -107,6 +111,30 @@ def _retry_after(exc: genai_errors.APIError) -> float | None:
     return None
 
 
+def gemini_parts(message: ChatMessage, tool_names: dict[str, str]) -> list[types.Part]:
+    """One turn's parts: text, images as inline bytes, function calls, function responses (which
+    need the function's name: the tool turn's own, or its call's)."""
+    if message.role == "tool":
+        try:
+            result = json.loads(message.content)
+        except ValueError:
+            result = message.content
+        name = message.name or tool_names.get(message.tool_call_id or "", "") or "tool"
+        return [types.Part(function_response=types.FunctionResponse(
+            id=message.tool_call_id or None, name=name,
+            response=result if isinstance(result, dict) else {"result": result}))]
+    parts = [types.Part(text=message.content)] if message.content or not (message.images or message.tool_calls) else []
+    parts += [types.Part.from_bytes(data=image.data, mime_type=image.media_type) for image in message.images]
+    for call in message.tool_calls:
+        try:
+            args = json.loads(call.arguments or "{}")
+        except ValueError:
+            args = {}
+        parts.append(types.Part(function_call=types.FunctionCall(id=call.id or None, name=call.name,
+                                                                 args=args if isinstance(args, dict) else {})))
+    return parts
+
+
 class GeminiProvider(ChatProvider):
     kind = "gemini"
     supports_embeddings = True
@@ -150,32 +178,48 @@ class GeminiProvider(ChatProvider):
         return self._client.aio
 
     def _config(self, request: ChatRequest) -> types.GenerateContentConfig:
+        p = request.params
         config = types.GenerateContentConfig(
             system_instruction=request.system or None,
-            temperature=request.params.temperature,
-            top_p=request.params.top_p,
-            max_output_tokens=request.params.max_tokens,
-            stop_sequences=list(request.params.stop) if request.params.stop else None,
+            temperature=p.temperature, top_p=p.top_p, max_output_tokens=p.max_tokens,
+            stop_sequences=list(p.stop) if p.stop else None,
+            seed=p.seed, presence_penalty=p.presence_penalty, frequency_penalty=p.frequency_penalty,
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
             automatic_continuation=False,
         )
-        if request.params.thinking:
+        if p.thinking:
             # -1: dynamic budget (the model decides); 0 would switch thinking off, which contradicts thinking=True.
             config.thinking_config = types.ThinkingConfig(include_thoughts=True,
-                                                          thinking_budget=request.params.thinking_budget or -1)
-        if request.params.web_grounding:
-            config.tools = [types.Tool(google_search=types.GoogleSearch())]
+                                                          thinking_budget=p.thinking_budget or -1)
+        tools: list[types.Tool] = []
+        if p.web_grounding:
+            tools.append(types.Tool(google_search=types.GoogleSearch()))
+        if p.tools:
+            tools.append(types.Tool(function_declarations=[
+                types.FunctionDeclaration(name=t.name, description=t.description or None,
+                                          parameters_json_schema=t.parameters) for t in p.tools]))
+            choice = p.tool_choice or ToolChoice()
+            config.tool_config = types.ToolConfig(function_calling_config=types.FunctionCallingConfig(
+                mode={"auto": "AUTO", "none": "NONE", "required": "ANY", "function": "ANY"}[choice.mode],
+                allowed_function_names=[choice.name] if choice.mode == "function" and choice.name else None))
+        config.tools = tools or None
+        if p.response_format is not None and p.response_format.is_json:
+            config.response_mime_type = "application/json"
+            if p.response_format.type == "json_schema" and p.response_format.schema:
+                config.response_json_schema = p.response_format.schema
         return config
 
     @staticmethod
     def _contents(request: ChatRequest) -> list[types.Content]:
         contents: list[types.Content] = []
+        names = {c.id: c.name for m in request.messages for c in m.tool_calls}
         for message in request.messages:
-            if message.role == "system":  # stray system turns: Gemini has no such role
-                role = "user"
+            role = "model" if message.role == "assistant" else "user"  # system/tool turns: user
+            parts = gemini_parts(message, names)
+            if contents and contents[-1].role == role:  # merge same-role turns (tool results)
+                contents[-1].parts = [*(contents[-1].parts or []), *parts]
             else:
-                role = "model" if message.role == "assistant" else "user"
-            contents.append(types.Content(role=role, parts=[types.Part(text=message.content)]))
+                contents.append(types.Content(role=role, parts=parts))
         return contents
 
     def _prepare(self, request: ChatRequest) -> tuple[list[types.Content], types.GenerateContentConfig]:
@@ -219,6 +263,7 @@ class GeminiProvider(ChatProvider):
         usage: tuple[int, int] | None = None
         finish: str | None = None
         completion_chars = 0
+        calls = 0
         contents, config = self._prepare(request)
         try:
             response = await self._aio.models.generate_content_stream(
@@ -231,6 +276,13 @@ class GeminiProvider(ChatProvider):
                     finish = "content_filter"
                 for candidate in (chunk.candidates or [])[:1]:
                     for part in (candidate.content.parts if candidate.content else None) or []:
+                        if part.function_call is not None:  # Gemini sends each call whole
+                            arguments = json.dumps(part.function_call.args or {})
+                            completion_chars += len(arguments)
+                            yield ToolCallDelta(index=calls, id=part.function_call.id or new_id("call"),
+                                                name=part.function_call.name, arguments=arguments)
+                            calls += 1
+                            continue
                         if not part.text:
                             continue
                         completion_chars += len(part.text)
@@ -248,7 +300,7 @@ class GeminiProvider(ChatProvider):
             yield Usage(*usage)
         else:
             yield self._estimate(request, completion_chars)
-        yield Finish(finish)
+        yield Finish("tool_calls" if calls and finish == "stop" else finish)
 
     async def complete(self, request: ChatRequest) -> Completion:
         """One non-streamed ``generateContent`` call."""

@@ -15,6 +15,7 @@ from typing import Any
 import openai
 
 from providers.adapters.base import (
+    ChatMessage,
     ChatProvider,
     ChatRequest,
     Event,
@@ -22,6 +23,7 @@ from providers.adapters.base import (
     ProviderSettings,
     TextDelta,
     ThinkingDelta,
+    ToolCallDelta,
     Usage,
     estimated_usage,
 )
@@ -44,6 +46,25 @@ FINISH_REASONS = {"stop": "stop", "length": "length", "content_filter": "content
                   "tool_calls": "tool_calls", "function_call": "tool_calls"}
 
 
+def openai_message(message: ChatMessage) -> dict[str, Any]:
+    """One turn in Chat Completions' shape: images as ``image_url`` parts (data URLs), tool calls
+    on the assistant turn, tool results as ``tool`` turns."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
+    turn: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.name:  # a participant's name (OpenAI's own field; other providers have none)
+        turn["name"] = message.name
+    if message.role == "assistant" and message.tool_calls:
+        turn.update(content=message.content or None, tool_calls=[
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls])
+    elif message.images:
+        parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+        parts += [{"type": "image_url", "image_url": {"url": image.data_url}} for image in message.images]
+        turn["content"] = parts
+    return turn
+
+
 class OpenAIProvider(ChatProvider):
     kind = "openai"
     supports_embeddings = True
@@ -64,28 +85,40 @@ class OpenAIProvider(ChatProvider):
         )
 
     def _chat_params(self, request: ChatRequest) -> dict[str, Any]:
-        messages: list[dict[str, str]] = []
+        messages: list[dict[str, Any]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
-        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        messages += [openai_message(m) for m in request.messages]
+        p = request.params
         reasoning_model = bool(REASONING_MODEL.match(request.model))
         params: dict[str, Any] = {
             "model": request.model, "messages": messages,
             "stream": True, "stream_options": {"include_usage": True},
         }
-        if request.params.max_tokens is not None:
+        if p.max_tokens is not None:
             # max_tokens is what compatible servers understand; OpenAI's reasoning models reject it.
-            params["max_completion_tokens" if reasoning_model else "max_tokens"] = request.params.max_tokens
-        if request.params.temperature is not None:
-            params["temperature"] = request.params.temperature
-        if request.params.top_p is not None:
-            params["top_p"] = request.params.top_p
-        if request.params.stop:
-            params["stop"] = list(request.params.stop)
-        if request.user:
-            params["user"] = request.user
-        if request.params.thinking and reasoning_model:
+            params["max_completion_tokens" if reasoning_model else "max_tokens"] = p.max_tokens
+        optional = {"temperature": p.temperature, "top_p": p.top_p, "seed": p.seed,
+                    "presence_penalty": p.presence_penalty, "frequency_penalty": p.frequency_penalty,
+                    "user": request.user, "stop": list(p.stop) if p.stop else None}
+        params.update({k: v for k, v in optional.items() if v is not None})
+        if p.thinking and reasoning_model:
             params["reasoning_effort"] = "medium"
+        if p.tools:
+            params["tools"] = [{"type": "function", "function": {
+                "name": t.name, "description": t.description, "parameters": t.parameters,
+                **({"strict": True} if t.strict else {})}} for t in p.tools]
+            if p.tool_choice is not None:
+                params["tool_choice"] = (p.tool_choice.mode if p.tool_choice.mode != "function" else
+                                         {"type": "function", "function": {"name": p.tool_choice.name}})
+            if p.parallel_tool_calls is not None:
+                params["parallel_tool_calls"] = p.parallel_tool_calls
+        if p.response_format is not None and p.response_format.type == "json_object":
+            params["response_format"] = {"type": "json_object"}
+        elif p.response_format is not None and p.response_format.type == "json_schema":
+            params["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": p.response_format.name, "schema": p.response_format.schema or {},
+                "strict": p.response_format.strict}}
         return params
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
@@ -112,6 +145,12 @@ class OpenAIProvider(ChatProvider):
                         if text:
                             completion_chars += len(text)
                             yield TextDelta(text)
+                        for call in delta.tool_calls or []:
+                            function = call.function
+                            arguments = (function.arguments if function else None) or ""
+                            completion_chars += len(arguments)
+                            yield ToolCallDelta(index=call.index or 0, id=call.id,
+                                                name=function.name if function else None, arguments=arguments)
                         if choice.finish_reason:
                             finish = choice.finish_reason
         except (openai.OpenAIError, ValueError, AttributeError) as exc:

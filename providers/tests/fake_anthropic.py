@@ -7,6 +7,9 @@
   content_block_delta, content_block_stop, message_delta, message_stop), else one JSON Message.
 * ``GET /v1/models`` (paginated with ``limit``/``after_id``) and ``GET /v1/models/{id}``.
 * Requests without ``x-api-key`` or ``Authorization`` get 401 ``authentication_error``.
+* Tools (``tools``/``tool_choice``, ``tool_use``/``tool_result`` blocks) and structured outputs
+  (``output_config.format``) are checked as Anthropic checks them; the step kind ``auto`` lets
+  :mod:`providers.tests.fake_model` answer (calling a tool, or JSON matching the schema).
 * Errors use Anthropic's shape ``{"type": "error", "error": {"type": ..., "message": ...}}``.
 
 Step kinds beyond :mod:`providers.tests.fakeserver`'s: ``error_event`` streams ``after`` text
@@ -20,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs
 
+from providers.tests.fake_model import Prompt, respond
 from providers.tests.fakeserver import (
     Call,
     Disconnect,
@@ -65,6 +69,10 @@ def error_payload(status: int, message: str | None = None) -> dict:
         },
         "request_id": f"req_{uuid.uuid4().hex[:24]}",
     }
+
+
+def _stop_reason(step: Step) -> str:
+    return "tool_use" if step.tool_calls else getattr(step, "stop_reason", "end_turn")
 
 
 def sse(event: str, data: dict | str) -> bytes:
@@ -151,6 +159,14 @@ class FakeAnthropic(ScriptedUpstream):
                 return f"messages.{i}.role: Input should be 'user' or 'assistant'"
             if not message.get("content"):
                 return f"messages.{i}: all messages must have non-empty content"
+            if i and message["role"] == messages[i - 1]["role"]:
+                return f"messages.{i}: roles must alternate between 'user' and 'assistant'"
+            problem = FakeAnthropic._check_blocks(i, message, messages[i - 1] if i else None)
+            if problem:
+                return problem
+        problem = FakeAnthropic._check_tools(body)
+        if problem:
+            return problem
         if "system" in body and not isinstance(body["system"], str | list):
             return "system: Input should be a valid string"
         temperature = body.get("temperature")
@@ -175,12 +191,77 @@ class FakeAnthropic(ScriptedUpstream):
             return "stop_sequences: each stop sequence must contain non-whitespace"
         return None
 
+    @staticmethod
+    def _check_blocks(i: int, message: dict, previous: dict | None) -> str | None:
+        content = message["content"]
+        if isinstance(content, str):
+            return None
+        used = {b.get("id") for b in (previous or {}).get("content") or [] if isinstance(b, dict)
+                and b.get("type") == "tool_use"}
+        for j, block in enumerate(content):
+            kind = block.get("type")
+            if kind not in ("text", "image", "tool_use", "tool_result", "thinking", "document"):
+                return f"messages.{i}.content.{j}.type: Input tag {kind!r} is not a known block type"
+            if kind == "tool_use" and (message["role"] != "assistant" or not isinstance(block.get("input"), dict)):
+                return f"messages.{i}.content.{j}: tool_use blocks are assistant turns with an object input"
+            if kind == "tool_result" and block.get("tool_use_id") not in used:
+                return (f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                        f"{block.get('tool_use_id')}. Each `tool_result` block must have a corresponding "
+                        "`tool_use` block in the previous message.")
+            if kind == "image" and (block.get("source") or {}).get("type") != "base64":
+                return f"messages.{i}.content.{j}.source: only base64 sources are accepted here"
+        return None
+
+    @staticmethod
+    def _check_tools(body: dict) -> str | None:
+        names = []
+        for i, tool in enumerate(body.get("tools") or []):
+            if not tool.get("name") or (tool.get("input_schema") or {}).get("type") != "object":
+                return f"tools.{i}: a tool needs a name and an input_schema of type object"
+            names.append(tool["name"])
+        choice = body.get("tool_choice")
+        if choice is not None:
+            if choice.get("type") not in ("auto", "any", "tool", "none"):
+                return "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'"
+            if choice["type"] == "tool" and choice.get("name") not in names:
+                return f"tool_choice.name: no tool named {choice.get('name')!r}"
+        fmt = (body.get("output_config") or {}).get("format")
+        if fmt is not None and (fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict)):
+            return "output_config.format: a json_schema format needs a schema"
+        return None
+
+    @staticmethod
+    def prompt(body: dict) -> Prompt:
+        """The request as the fake model reads it."""
+        messages = body.get("messages") or []
+
+        def blocks(message: dict) -> list[dict]:
+            content = message.get("content")
+            return [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+
+        users = [m for m in messages if m.get("role") == "user"
+                 and any(b.get("type") == "text" for b in blocks(m))]
+        last = blocks(messages[-1]) if messages else []
+        results = [b for b in last if b.get("type") == "tool_result"]
+        choice = body.get("tool_choice") or {}
+        result = results[-1].get("content") if results else None
+        if isinstance(result, list):
+            result = "".join(b.get("text", "") for b in result)
+        return Prompt(
+            question="".join(b.get("text", "") for b in blocks(users[-1]) if b.get("type") == "text") if users else "",
+            tools=[{"name": t["name"], "parameters": t.get("input_schema")} for t in body.get("tools") or []],
+            tool_choice={"any": "required", "tool": choice.get("name")}.get(choice.get("type"), choice.get("type")),
+            tool_result=result, schema=((body.get("output_config") or {}).get("format") or {}).get("schema"))
+
     async def _messages(self, call: Call, step: Step, send) -> None:
         problem = self.validate(call.body)
         if problem:
             await send_json(send, 400, error_payload(400, problem))
             return
         body = call.body
+        if step.kind == "auto":
+            answer = respond(self.prompt(body))
+            step = replace(step, kind="ok", text=answer.text, tool_calls=answer.tool_calls)
         thinking = step.thinking if body.get("thinking") else ""
         if body.get("stream"):
             await self._stream(body, step, thinking, send)
@@ -197,8 +278,11 @@ class FakeAnthropic(ScriptedUpstream):
         content = []
         if thinking:
             content.append({"type": "thinking", "thinking": thinking, "signature": "c2lnbmF0dXJl"})
-        content.append({"type": "text", "text": step.text, "citations": None})
-        stop_reason = getattr(step, "stop_reason", "end_turn")
+        if step.text or not step.tool_calls:
+            content.append({"type": "text", "text": step.text, "citations": None})
+        content += [{"type": "tool_use", "id": f"toolu_fake{i}", "name": c["name"], "input": c.get("arguments") or {}}
+                    for i, c in enumerate(step.tool_calls)]
+        stop_reason = _stop_reason(step)
         return {
             "id": f"msg_{uuid.uuid4().hex[:24]}",
             "type": "message",
@@ -211,7 +295,7 @@ class FakeAnthropic(ScriptedUpstream):
         }
 
     async def _stream(self, body: dict, step: Step, thinking: str, send) -> None:
-        stop_reason = getattr(step, "stop_reason", "end_turn")
+        stop_reason = _stop_reason(step)
         usage_start = {"input_tokens": step.prompt_tokens, "output_tokens": 1,
                        "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
         message = {
@@ -239,6 +323,11 @@ class FakeAnthropic(ScriptedUpstream):
                                                "delta": {"type": "signature_delta", "signature": "c2lnbmF0dXJl"}})
             await emit("content_block_stop", {"type": "content_block_stop", "index": index})
             index += 1
+        if step.tool_calls and not step.text:
+            await self._stream_tools(emit, index, step)
+            await self._stream_end(emit, body, step, stop_reason)
+            await end_stream(send)
+            return
         await emit("content_block_start", {"type": "content_block_start", "index": index,
                                            "content_block": {"type": "text", "text": ""}})
         await emit("ping", {"type": "ping"})
@@ -260,6 +349,25 @@ class FakeAnthropic(ScriptedUpstream):
             await end_stream(send)
             return
         await emit("content_block_stop", {"type": "content_block_stop", "index": index})
+        await self._stream_tools(emit, index + 1, step)
+        await self._stream_end(emit, body, step, stop_reason)
+        await end_stream(send)
+
+    @staticmethod
+    async def _stream_tools(emit, index: int, step: Step) -> None:
+        """Tool calls as Anthropic streams them: a ``tool_use`` block, its input as JSON pieces."""
+        for n, call in enumerate(step.tool_calls):
+            block = {"type": "tool_use", "id": f"toolu_fake{n}", "name": call["name"], "input": {}}
+            await emit("content_block_start", {"type": "content_block_start", "index": index + n,
+                                               "content_block": block})
+            arguments = json.dumps(call.get("arguments") or {})
+            for piece in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2:]):
+                await emit("content_block_delta", {"type": "content_block_delta", "index": index + n,
+                                                   "delta": {"type": "input_json_delta", "partial_json": piece}})
+            await emit("content_block_stop", {"type": "content_block_stop", "index": index + n})
+
+    @staticmethod
+    async def _stream_end(emit, body: dict, step: Step, stop_reason: str) -> None:
         delta = {"stop_reason": stop_reason,
                  "stop_sequence": (body.get("stop_sequences") or [None])[0] if stop_reason == "stop_sequence" else None}
         message_delta: dict = {"type": "message_delta", "delta": delta}
@@ -267,4 +375,3 @@ class FakeAnthropic(ScriptedUpstream):
             message_delta["usage"] = {"output_tokens": step.completion_tokens}
         await emit("message_delta", message_delta)
         await emit("message_stop", {"type": "message_stop"})
-        await end_stream(send)

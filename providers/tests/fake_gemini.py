@@ -13,6 +13,11 @@ Speaks what the ``google-genai`` SDK expects, under any API version prefix (``/v
 - Errors: ``{"error": {"code", "message", "status"}}`` (429 adds a ``RetryInfo`` detail when
   :attr:`FakeGemini.retry_delay` is set).
 
+Function calling (``tools[].functionDeclarations``, ``toolConfig``, ``functionCall``/
+``functionResponse`` parts) and JSON output (``generationConfig.responseMimeType`` /
+``responseJsonSchema``) follow the REST API; the step kind ``auto`` lets
+:mod:`providers.tests.fake_model` answer.
+
 Extra step kinds on top of :class:`~providers.tests.fakeserver.Step`: ``stream_error`` (``after``
 chunks, then an in-stream ``data: {"error": ...}`` event with ``status``), and a
 :class:`GeminiStep` with the finish reason / prompt block reason to answer with.
@@ -23,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs
 
+from providers.tests.fake_model import Prompt, respond
 from providers.tests.fakeserver import (
     Call,
     Disconnect,
@@ -63,6 +69,14 @@ class GeminiStep(Step):
 
     finish_reason: str = "STOP"
     block_reason: str = ""  # e.g. "SAFETY": the prompt is blocked, no candidates at all
+
+
+def _field(message: dict, name: str):
+    """A request field by its JSON name or its proto name (the API takes both; the SDK sends some
+    fields, such as ``parameters_json_schema``, in snake case)."""
+    if name in message:
+        return message[name]
+    return message.get("".join(f"_{c.lower()}" if c.isupper() else c for c in name))
 
 
 def fake_embedding(text: str) -> list[float]:
@@ -132,6 +146,7 @@ class FakeGemini(ScriptedUpstream):
             return [chunk]
         parts = [{"text": p, "thought": True} for p in thought_pieces]
         parts += [{"text": p} for p in split_text(step.text)]
+        parts += [{"functionCall": {"name": c["name"], "args": c.get("arguments") or {}}} for c in step.tool_calls]
         if not parts:
             parts = [{"text": ""}]
         chunks = []
@@ -155,7 +170,7 @@ class FakeGemini(ScriptedUpstream):
             parts: list[dict] = []
             for c in chunks:
                 for part in c["candidates"][0]["content"]["parts"]:
-                    if parts and parts[-1].get("thought") == part.get("thought"):
+                    if parts and "text" in part and "text" in parts[-1] and parts[-1].get("thought") == part.get("thought"):
                         parts[-1] = {**parts[-1], "text": parts[-1]["text"] + part["text"]}
                     else:
                         parts.append(dict(part))
@@ -164,8 +179,63 @@ class FakeGemini(ScriptedUpstream):
 
     # -- handler ------------------------------------------------------------------------------
 
+    @staticmethod
+    def validate(body: dict) -> str | None:
+        """The first rule of ``generateContent`` that ``body`` breaks, if any."""
+        contents = body.get("contents") or []
+        if not contents:
+            return "* GenerateContentRequest.contents: contents is not specified"
+        names = set()
+        for tool in body.get("tools") or []:
+            for declaration in tool.get("functionDeclarations") or []:
+                if not declaration.get("name"):
+                    return "* GenerateContentRequest.tools[0].function_declarations: name is required"
+                if "parameters" in declaration and _field(declaration, "parametersJsonSchema") is not None:
+                    return "parameters and parametersJsonSchema are mutually exclusive"
+                names.add(declaration["name"])
+        config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        if config.get("mode") not in (None, "AUTO", "ANY", "NONE", "VALIDATED"):
+            return "* GenerateContentRequest.tool_config.function_calling_config.mode: unknown mode"
+        if set(config.get("allowedFunctionNames") or []) - names:
+            return "allowed_function_names must name declared functions"
+        generation = body.get("generationConfig") or {}
+        if _field(generation, "responseJsonSchema") is not None and _field(generation, "responseMimeType") != "application/json":
+            return "responseJsonSchema needs responseMimeType application/json"
+        for i, content in enumerate(contents):
+            for part in content.get("parts") or []:
+                if "functionResponse" in part and not (part["functionResponse"].get("name")):
+                    return f"* GenerateContentRequest.contents[{i}].parts: function_response.name is required"
+        return None
+
+    @staticmethod
+    def prompt(body: dict) -> Prompt:
+        """The request as the fake model reads it."""
+        contents = body.get("contents") or []
+        users = [c for c in contents if c.get("role", "user") == "user" and any("text" in p for p in c.get("parts", []))]
+        last = contents[-1].get("parts", []) if contents else []
+        results = [p["functionResponse"] for p in last if "functionResponse" in p]
+        config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        allowed = config.get("allowedFunctionNames") or []
+        generation = body.get("generationConfig") or {}
+        return Prompt(
+            question="".join(p.get("text", "") for p in users[-1]["parts"]) if users else "",
+            tools=[{"name": d["name"], "parameters": _field(d, "parametersJsonSchema") or d.get("parameters")}
+                   for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []],
+            tool_choice=allowed[0] if allowed else {"ANY": "required", "NONE": "none"}.get(config.get("mode"), "auto"),
+            tool_result=json.dumps(results[-1].get("response")) if results else None,
+            schema=_field(generation, "responseJsonSchema"),
+            json_object=_field(generation, "responseMimeType") == "application/json")
+
     async def handle(self, call: Call, step: Step, send) -> None:
         model, method = self._route(call.path)
+        if method in ("streamGenerateContent", "generateContent"):
+            problem = self.validate(call.body or {})
+            if problem:
+                await send_json(send, 400, {"error": {"code": 400, "message": problem, "status": "INVALID_ARGUMENT"}})
+                return
+            if step.kind == "auto":
+                answer = respond(self.prompt(call.body or {}))
+                step = replace(step, kind="ok", text=answer.text, tool_calls=answer.tool_calls)
         if method == "streamGenerateContent":
             await self._stream(send, model, step)
         elif method == "generateContent":

@@ -16,8 +16,10 @@ import json
 import math
 import struct
 import time
+from dataclasses import replace
 from typing import Any
 
+from providers.tests.fake_model import Prompt, respond
 from providers.tests.fakeserver import (
     Call,
     Disconnect,
@@ -87,9 +89,31 @@ class FakeOpenAI(ScriptedUpstream):
         await send_json(send, 200, {"object": "list", "data": data, "model": body.get("model", ""),
                                     "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
+    @staticmethod
+    def prompt(body: dict) -> Prompt:
+        """The request as the fake model reads it."""
+        messages = body.get("messages") or []
+        users = [m for m in messages if m.get("role") == "user"]
+        last = messages[-1] if messages else {}
+        choice = body.get("tool_choice")
+        return Prompt(
+            question=_text(users[-1].get("content")) if users else "",
+            tools=[{"name": t["function"]["name"], "parameters": t["function"].get("parameters")}
+                   for t in body.get("tools") or []],
+            tool_choice=choice["function"]["name"] if isinstance(choice, dict) else choice,
+            tool_result=_text(last.get("content")) if last.get("role") == "tool" else None,
+            schema=((body.get("response_format") or {}).get("json_schema") or {}).get("schema"),
+            json_object=(body.get("response_format") or {}).get("type") == "json_object")
+
     async def chat(self, call: Call, step: Step, send) -> None:
         body = call.body or {}
         model = body.get("model", "")
+        if step.kind == "auto":
+            answer = respond(self.prompt(body))
+            step = replace(step, kind="ok", text=answer.text, tool_calls=answer.tool_calls)
+        if step.tool_calls:
+            await self.chat_tools(body, step, send)
+            return
         finish_reason = FINISH_BY_KIND.get(step.kind, "stop")
         usage = {"prompt_tokens": step.prompt_tokens, "completion_tokens": step.completion_tokens,
                  "total_tokens": step.prompt_tokens + step.completion_tokens}
@@ -131,6 +155,45 @@ class FakeOpenAI(ScriptedUpstream):
         await send_chunk(send, b"data: [DONE]\n\n")
         await end_stream(send)
 
+    async def chat_tools(self, body: dict, step: Step, send) -> None:
+        """An answer that calls ``step.tool_calls`` (JSON, or streamed as OpenAI streams calls: the
+        id and name first, then the arguments in pieces)."""
+        model = body.get("model", "")
+        calls = [{"id": f"call_fake{i}", "type": "function",
+                  "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments") or {})}}
+                 for i, c in enumerate(step.tool_calls)]
+        usage = {"prompt_tokens": step.prompt_tokens, "completion_tokens": step.completion_tokens,
+                 "total_tokens": step.prompt_tokens + step.completion_tokens}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": step.text or None, "refusal": None, "tool_calls": calls}
+            await send_json(send, 200, {
+                "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}],
+                "usage": usage})
+            return
+        created = int(time.time())
+
+        def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> bytes:
+            payload = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model,
+                       "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+                       if delta is not None else [], **(extra or {})}
+            return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+        await start_stream(send)
+        await send_chunk(send, chunk({"role": "assistant", "content": None}))
+        for index, call in enumerate(calls):
+            await send_chunk(send, chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                                          "function": {"name": call["function"]["name"],
+                                                                       "arguments": ""}}]}))
+            arguments = call["function"]["arguments"]
+            for piece in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2:]):
+                await send_chunk(send, chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+        await send_chunk(send, chunk({}, "tool_calls"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await send_chunk(send, chunk(None, extra={"usage": usage}))
+        await send_chunk(send, b"data: [DONE]\n\n")
+        await end_stream(send)
+
     async def chat_json(self, step: Step, send, model: str, finish_reason: str, usage: dict) -> None:
         if step.kind == "malformed":
             await _send_raw(send, b'{"id": "chatcmpl-fake", "choices": [')
@@ -157,3 +220,10 @@ async def _send_raw(send, raw: bytes) -> None:
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]})
     await send({"type": "http.response.body", "body": raw})
+
+
+def _text(content: Any) -> str:
+    """A message's text: a string, or the text of its content parts."""
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content or ""

@@ -46,6 +46,9 @@ class Step:
     completion_tokens: int = 7
     include_usage: bool = True
     chunk_delay: float = 0.0
+    # Calls to make instead of text: [{"name", "arguments": {...}}]. Kind "auto": the fake decides
+    # (providers.tests.fake_model) from the request's tools, schema and question.
+    tool_calls: list = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +68,7 @@ class ScriptedUpstream:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.script: deque[Step] = deque()
+        self.default_kind = "ok"  # what answers when nothing is scripted ("auto": the fake model decides)
 
     def push(self, *steps: Step) -> None:
         self.script.extend(steps)
@@ -72,6 +76,10 @@ class ScriptedUpstream:
     def reset(self) -> None:
         self.calls.clear()
         self.script.clear()
+        self.default_kind = "ok"
+
+    def next_step(self) -> Step:
+        return self.script.popleft() if self.script else Step(self.default_kind)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -97,7 +105,7 @@ class ScriptedUpstream:
             headers={k.decode().lower(): v.decode() for k, v in scope["headers"]}, body=parsed,
         )
         self.calls.append(call)
-        step = self.script.popleft() if self.script else Step()
+        step = self.next_step()
         if step.kind == "status":
             await send_json(send, step.status, self.error_body(step.status), step.headers)
             return
