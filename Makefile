@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run setup serve test bench lint check-deploy
+.PHONY: run setup serve test bench lint audit check-deploy
 
 ## First-time setup, migrate, demo data, then serve on $HOST:$PORT (default 127.0.0.1:8000).
 run: setup
@@ -39,3 +39,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+## Security lint of our own code (bandit; medium or high severity fails).
+audit: setup
+	$(BIN)/bandit -q -c pyproject.toml -r . -ll
