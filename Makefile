@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run setup serve test bench lint audit check-deploy
+.PHONY: run setup serve test bench bench-litellm lint audit check-deploy
 
 ## First-time setup, migrate, demo data, then serve on $HOST:$PORT (default 127.0.0.1:8000).
 run: setup
@@ -34,8 +34,17 @@ serve: setup
 test: setup
 	$(BIN)/python -m pytest
 
-bench: setup
+## Benchmarks against a mock upstream, with the LiteLLM proxy measured beside us in the same run.
+bench: setup bench-litellm
 	$(BIN)/python bench/run.py
+
+## LiteLLM in a virtualenv of its own inside bench/ (a benchmark-only dependency).
+bench-litellm: bench/.litellm/.installed
+
+bench/.litellm/.installed: bench/requirements-litellm.txt
+	test -x bench/.litellm/bin/python || $(PYTHON) -m venv bench/.litellm
+	bench/.litellm/bin/pip install -r bench/requirements-litellm.txt
+	touch $@
 
 lint: setup
 	$(BIN)/ruff check .

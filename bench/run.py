@@ -31,10 +31,12 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-TARGETS = {"overhead_ratio_p50": 1.12, "overhead_ratio_p50_persisted": 1.25, "min_rps_persisted": 300,
+TARGETS = {"server_cpu_ms_per_request": 3, "server_cpu_ms_per_request_persisted": 5,
+           "overhead_ratio_p50": 1.12, "overhead_ratio_p50_persisted": 1.25, "min_rps_persisted": 300,
            "max_p95_ms_persisted": 100, "ttft_ratio": 1.06}
 
 
@@ -54,6 +56,26 @@ def wait_for(url: str, timeout: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not come up")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a server process and its children (uvicorn workers), in seconds."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for proc in [process, *process.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def cpu_per_request_ms(pid: int, client: httpx.AsyncClient, n: int, request) -> tuple[list[float], float]:
+    """Latencies of n sequential requests and the server's CPU milliseconds per request over them."""
+    before = cpu_seconds(pid)
+    times = await timed_sequential(client, n, request)
+    return times, (cpu_seconds(pid) - before) * 1000 / n
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -91,76 +113,100 @@ async def first_token_ms(client: httpx.AsyncClient, url: str, body: dict, header
     return first if first is not None else float("nan"), "".join(text)
 
 
-async def measure(args, mock_url: str, server_url: str, api_key: str) -> dict:
-    auth = {"Authorization": f"Bearer {api_key}"}
-    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}]}
-    limits = httpx.Limits(max_connections=args.concurrency + 10, max_keepalive_connections=args.concurrency + 10)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        direct = lambda c: c.post(f"{mock_url}/v1/chat/completions", json=chat)  # noqa: E731
-        gateway = lambda c: c.post(f"{server_url}/v1/chat/completions", json=chat, headers=auth)  # noqa: E731
-        persisted = lambda c: c.post(f"{server_url}/api/v1/chat/message",  # noqa: E731
-                                     json={"message": "Say hello.", "model": "gpt-4o-mini"}, headers=auth)
-        for request in (direct, gateway, persisted):  # warm-up: connections, model catalogue, code paths
-            await timed_sequential(client, 20, request)
-        # Interleave the baselines with the measured paths so drift on a noisy machine hits both.
-        d1, g, d2, p = [], [], [], []
-        for _ in range(args.rounds):
-            d1 += await timed_sequential(client, args.requests // args.rounds, direct)
-            g += await timed_sequential(client, args.requests // args.rounds, gateway)
-            d2 += await timed_sequential(client, args.requests // args.rounds, direct)
-            p += await timed_sequential(client, args.requests // args.rounds, persisted)
-        base = statistics.median(d1 + d2)
-        results = {
-            "upstream_delay_ms": args.delay,
-            "direct_p50_ms": round(base, 2),
-            "gateway_p50_ms": round(statistics.median(g), 2),
-            "gateway_persisted_p50_ms": round(statistics.median(p), 2),
-            "overhead_ratio_p50": round(statistics.median(g) / base, 3),
-            "overhead_ratio_p50_persisted": round(statistics.median(p) / base, 3),
-        }
+# Result key parts per measured series: ours keeps the historical names, peers get their own suffix.
+LABELS = {"chatplatform": ("gateway", ""), "persisted": ("gateway_persisted", "_persisted")}
 
-        # Throughput with persistence.
-        latencies: list[float] = []
-        errors = 0
-        semaphore = asyncio.Semaphore(args.concurrency)
 
-        async def one() -> None:
-            nonlocal errors
-            async with semaphore:
-                started = time.perf_counter()
-                try:
-                    response = await persisted(client)
-                    if response.status_code != 200:
-                        errors += 1
-                except httpx.HTTPError:
+async def throughput(client: httpx.AsyncClient, n: int, concurrency: int, request) -> dict:
+    """n requests, at most `concurrency` in flight: requests/s, p95 and errors."""
+    latencies: list[float] = []
+    errors = 0
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        nonlocal errors
+        async with semaphore:
+            started = time.perf_counter()
+            try:
+                response = await request(client)
+                if response.status_code != 200:
                     errors += 1
-                latencies.append((time.perf_counter() - started) * 1000)
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append((time.perf_counter() - started) * 1000)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(args.load_requests)))
-        elapsed = time.perf_counter() - started
-        results.update({
-            "load_requests": args.load_requests, "concurrency": args.concurrency,
-            "rps_persisted": round(args.load_requests / elapsed, 1),
-            "p95_ms_persisted": round(percentile(latencies, 95), 2), "errors": errors,
-        })
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    elapsed = time.perf_counter() - started
+    return {"rps": round(n / elapsed, 1), "p95_ms": round(percentile(latencies, 95), 2), "errors": errors}
+
+
+async def measure(args, mock_url: str, gateways: dict[str, tuple[str, int, dict]]) -> dict:
+    """`gateways`: name -> (base url, server pid, auth headers); "chatplatform" first, peers after."""
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}]}
+    stream_body = {**chat, "stream": True}
+    limits = httpx.Limits(max_connections=args.concurrency + 10, max_keepalive_connections=args.concurrency + 10)
+
+    def completion(name):
+        url, _, headers = gateways[name]
+        return lambda c: c.post(f"{url}/v1/chat/completions", json=chat, headers=headers)
+
+    ours_url, ours_pid, auth = gateways["chatplatform"]
+    direct = lambda c: c.post(f"{mock_url}/v1/chat/completions", json=chat)  # noqa: E731
+    persisted = lambda c: c.post(f"{ours_url}/api/v1/chat/message",  # noqa: E731
+                                 json={"message": "Say hello.", "model": "gpt-4o-mini"}, headers=auth)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        for request in (direct, persisted, *map(completion, gateways)):  # warm-up: connections, code paths
+            await timed_sequential(client, 20, request)
+        # Interleave the baseline with the measured paths so drift on a noisy machine hits all of them.
+        base: list[float] = []
+        series: dict[str, list[float]] = {name: [] for name in [*gateways, "persisted"]}
+        cpu: dict[str, list[float]] = {name: [] for name in series}
+        per_round = args.requests // args.rounds
+        for _ in range(args.rounds):
+            for name in series:
+                base += await timed_sequential(client, per_round, direct)
+                pid = gateways[name][1] if name in gateways else ours_pid
+                request = completion(name) if name in gateways else persisted
+                times, cpu_ms = await cpu_per_request_ms(pid, client, per_round, request)
+                series[name] += times
+                cpu[name].append(cpu_ms)
+        base_p50 = statistics.median(base)
+        results: dict = {"upstream_delay_ms": args.delay, "direct_p50_ms": round(base_p50, 2)}
+        for name, times in series.items():
+            label, suffix = LABELS.get(name, (name, f"_{name}"))
+            results[f"{label}_p50_ms"] = round(statistics.median(times), 2)
+            results[f"overhead_ms_p50{suffix}"] = round(statistics.median(times) - base_p50, 2)
+            results[f"overhead_ratio_p50{suffix}"] = round(statistics.median(times) / base_p50, 3)
+            results[f"server_cpu_ms_per_request{suffix}"] = round(statistics.median(cpu[name]), 2)
+
+        # Throughput: persisted chat on ours; the bare completion on every gateway.
+        load = await throughput(client, args.load_requests, args.concurrency, persisted)
+        results.update({"load_requests": args.load_requests, "concurrency": args.concurrency,
+                        "rps_persisted": load["rps"], "p95_ms_persisted": load["p95_ms"], "errors": load["errors"]})
+        for name in gateways:
+            label = LABELS.get(name, (name,))[0]
+            load = await throughput(client, args.load_requests // 2, args.concurrency, completion(name))
+            results.update({f"rps_{label}": load["rps"], f"p95_ms_{label}": load["p95_ms"],
+                            f"errors_{label}": load["errors"]})
 
         # Time to first token over SSE.
-        stream_body = {**chat, "stream": True}
-        direct_ttft, gateway_ttft = [], []
+        ttft: dict[str, list[float]] = {"direct": [], **{name: [] for name in gateways}}
         for _ in range(args.stream_requests):
-            direct_ttft.append((await first_token_ms(client, f"{mock_url}/v1/chat/completions", stream_body, {}))[0])
-            gateway_ttft.append((await first_token_ms(client, f"{server_url}/v1/chat/completions", stream_body,
-                                                      auth))[0])
-        results.update({
-            "ttft_direct_p50_ms": round(statistics.median(direct_ttft), 2),
-            "ttft_gateway_p50_ms": round(statistics.median(gateway_ttft), 2),
-            "ttft_ratio": round(statistics.median(gateway_ttft) / statistics.median(direct_ttft), 3),
-        })
+            ttft["direct"].append((await first_token_ms(client, f"{mock_url}/v1/chat/completions", stream_body, {}))[0])
+            for name, (url, _, headers) in gateways.items():
+                ttft[name].append((await first_token_ms(client, f"{url}/v1/chat/completions", stream_body,
+                                                        headers))[0])
+        direct_ttft = statistics.median(ttft["direct"])
+        results["ttft_direct_p50_ms"] = round(direct_ttft, 2)
+        for name in gateways:
+            label, suffix = LABELS.get(name, (name, f"_{name}"))
+            results[f"ttft_{label}_p50_ms"] = round(statistics.median(ttft[name]), 2)
+            results[f"ttft_ratio{suffix}"] = round(statistics.median(ttft[name]) / direct_ttft, 3)
 
         # 100 concurrent streams: every chunk arrives.
         outcomes = await asyncio.gather(*(
-            first_token_ms(client, f"{server_url}/v1/chat/completions", stream_body, auth) for _ in range(100)
+            first_token_ms(client, f"{ours_url}/v1/chat/completions", stream_body, auth) for _ in range(100)
         ), return_exceptions=True)
         complete = sum(1 for o in outcomes if not isinstance(o, BaseException) and o[1] == "Hello from the mock upstream.")
         results.update({"concurrent_streams": 100, "concurrent_streams_complete": complete})
@@ -180,6 +226,26 @@ def prepare_database(env: dict) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+LITELLM = ROOT / "bench" / ".litellm" / "bin" / "litellm"
+
+
+def start_litellm(mock_url: str, port: int, workdir: Path, master_key: str) -> subprocess.Popen:
+    """The LiteLLM proxy (its own virtualenv in bench/.litellm: `make bench` installs it), one worker,
+    no database, in front of the same mock upstream; it checks each request's key against its master key."""
+    config = workdir / "litellm.yaml"
+    config.write_text(json.dumps({  # JSON is YAML
+        "model_list": [{"model_name": "gpt-4o-mini", "litellm_params": {
+            "model": "openai/gpt-4o-mini", "api_base": f"{mock_url}/v1", "api_key": "sk-bench-0000"}}],
+        "litellm_settings": {"telemetry": False, "drop_params": False},
+        "general_settings": {"master_key": master_key},
+    }))
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "LITELLM_LOG": "ERROR"})
+    return subprocess.Popen([str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+                             "--num_workers", "1"], cwd=workdir, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay", type=int, default=20, help="upstream delay in ms")
@@ -188,11 +254,17 @@ def main() -> int:
     parser.add_argument("--load-requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--stream-requests", type=int, default=100)
+    parser.add_argument("--litellm", choices=["auto", "yes", "no"], default="auto",
+                        help="measure the LiteLLM proxy beside us (auto: when bench/.litellm is installed)")
     args = parser.parse_args()
+    with_litellm = args.litellm == "yes" or (args.litellm == "auto" and LITELLM.exists())
+    if with_litellm and not LITELLM.exists():
+        parser.error("bench/.litellm is not installed: run `make bench-litellm` first")
 
     workdir = Path(tempfile.mkdtemp(prefix="chatplatform-bench-"))
-    mock_port, server_port = free_port(), free_port()
+    mock_port, server_port, litellm_port = free_port(), free_port(), free_port()
     mock_url, server_url = f"http://127.0.0.1:{mock_port}", f"http://127.0.0.1:{server_port}"
+    litellm_url = f"http://127.0.0.1:{litellm_port}"
     env = {
         **os.environ, "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50), "LOG_LEVEL": "WARNING",
         "OPENAI_API_KEY": "sk-bench-0000", "OPENAI_BASE_URL": f"{mock_url}/v1", "RATE_LIMIT_ENABLED": "false",
@@ -206,11 +278,20 @@ def main() -> int:
         processes.append(subprocess.Popen([PYTHON, str(ROOT / "bench" / "mock_upstream.py"), str(mock_port),
                                            str(args.delay)], cwd=ROOT))
         api_key = prepare_database(env)
-        processes.append(subprocess.Popen([PYTHON, "manage.py", "serve", "--port", str(server_port)], cwd=ROOT,
-                                          env=env, stdout=subprocess.DEVNULL))
+        server = subprocess.Popen([PYTHON, "manage.py", "serve", "--port", str(server_port)], cwd=ROOT,
+                                  env=env, stdout=subprocess.DEVNULL)
+        processes.append(server)
+        gateways = {"chatplatform": (server_url, server.pid, {"Authorization": f"Bearer {api_key}"})}
+        if with_litellm:
+            litellm_key = f"sk-{secrets.token_urlsafe(32)}"
+            litellm = start_litellm(mock_url, litellm_port, workdir, litellm_key)
+            processes.append(litellm)
+            gateways["litellm"] = (litellm_url, litellm.pid, {"Authorization": f"Bearer {litellm_key}"})
         wait_for(f"{mock_url}/health")
         wait_for(f"{server_url}/health")
-        results = asyncio.run(measure(args, mock_url, server_url, api_key))
+        if with_litellm:
+            wait_for(f"{litellm_url}/health/liveliness", timeout=180)
+        results = asyncio.run(measure(args, mock_url, gateways))
     finally:
         for process in processes:
             process.terminate()
@@ -220,6 +301,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
     results["database"] = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
+    results["cpu"] = f"{os.cpu_count()} cores"
     results["targets"] = TARGETS
     (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     width = max(map(len, results))
