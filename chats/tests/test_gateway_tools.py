@@ -160,6 +160,43 @@ def test_images_reach_vision_models_translated(upstreams, openai_client, provide
         assert (inline.get("mimeType") or inline.get("mime_type")) == "image/png" and base64.b64decode(inline["data"]) == PNG
 
 
+@pytest.mark.parametrize("provider", MODELS)
+def test_an_image_in_a_tool_result_reaches_the_upstream_translated(upstreams, openai_client, provider):
+    """LangChain's standard test_image_tool_message: a tool answers with a picture."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    reply = openai_client.chat.completions.create(model=MODELS[provider], tools=[WEATHER], messages=[
+        {"role": "user", "content": "Show me the weather map of 'Paris'"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": [
+            {"type": "text", "text": "the map"}, {"type": "image_url", "image_url": {"url": PNG_URL}}]}])
+    result = '{"result": "the map"}' if provider == "gemini" else "the map"  # Gemini's results are objects
+    assert reply.choices[0].message.content == f"The tool answered: {result}"
+    body = upstreams[provider].calls[0].body
+    if provider == "openai":
+        assert body["messages"][2] == {"role": "tool", "tool_call_id": "call_1", "content": [
+            {"type": "text", "text": "the map"}, {"type": "image_url", "image_url": {"url": PNG_URL}}]}
+    elif provider == "anthropic":
+        assert body["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "call_1", "content": [
+            {"type": "text", "text": "the map"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": base64.b64encode(PNG).decode()}}]}]
+    else:
+        parts = body["contents"][2]["parts"]
+        assert parts[0]["functionResponse"]["response"] == {"result": "the map"}
+        inline = parts[1]["inlineData"]
+        assert base64.b64decode(inline["data"]) == PNG
+
+
+def test_an_image_in_a_tool_result_needs_a_vision_model(upstreams, openai_client):
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    with pytest.raises(openai.BadRequestError) as refused:
+        openai_client.chat.completions.create(model="gpt-3.5-turbo", tools=[WEATHER], messages=[
+            {"role": "user", "content": "Map?"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "image_url", "image_url": {"url": PNG_URL}}]}])
+    assert "vision" in refused.value.message
+    assert not upstreams["openai"].calls
+
+
 def test_remote_images_are_fetched_through_the_outbound_guard(upstreams, openai_client, settings, openai_upstream):
     image_server = openai_upstream  # any fake on 127.0.0.1: a private address the guard refuses
     url = f"{image_server.url}/picture.png"

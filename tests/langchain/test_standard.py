@@ -88,8 +88,3 @@ class TestChatOpenAIOnOurGateway(ChatModelIntegrationTests):
     @property
     def model_override_value(self) -> str:
         return "gpt-4o"
-
-    @pytest.mark.xfail(strict=True, reason="images in tool results are refused (400): parts are text, "
-                       "or images on user messages")
-    def test_image_tool_message(self, model) -> None:
-        super().test_image_tool_message(model)
