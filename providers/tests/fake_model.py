@@ -41,9 +41,9 @@ def respond(prompt: Prompt) -> Answer:
         tool = _pick(prompt)
         return Answer(tool_calls=[{"name": tool["name"],
                                    "arguments": instance(tool.get("parameters") or {}, prompt.question)}])
-    if prompt.schema is not None:
+    if prompt.schema is not None and not _any_object(prompt.schema):
         return Answer(text=json.dumps(instance(prompt.schema, prompt.question)))
-    if prompt.json_object:
+    if prompt.json_object or prompt.schema is not None:  # JSON mode (any object will do)
         # Keys the question names in quotes ("... with 'setup' and 'punchline' keys"), else "answer".
         keys = _QUOTED.findall(prompt.question)
         return Answer(text=json.dumps({key: f"{key} text" for key in keys} if keys
@@ -51,6 +51,12 @@ def respond(prompt: Prompt) -> Answer:
     if prompt.tool_result is not None:
         return Answer(text=f"The tool answered: {prompt.tool_result}")
     return Answer(text=f"You said: {prompt.question}" if prompt.question else "Hello!")
+
+
+def _any_object(schema: dict) -> bool:
+    """Whether any JSON object is valid (``{"type": "object"}``: how JSON mode reaches Anthropic)."""
+    return (schema.get("type") == "object" and not schema.get("properties")
+            and schema.get("additionalProperties", True) is not False)
 
 
 def _pick(prompt: Prompt) -> dict:

@@ -1,7 +1,7 @@
 """Run LangChain's standard chat-model integration suite against our ``/v1`` (``make test-langchain``).
 
-This script runs with the project's ``.venv``: it serves the fake OpenAI upstream (the fake model
-decides: ``default_kind = "auto"``), migrates a fresh database (a temporary SQLite file; or, with
+This script runs with the project's ``.venv``: it serves the fake OpenAI, Anthropic and Gemini
+upstreams (the fake model decides: ``default_kind = "auto"``), migrates a fresh database (a temporary SQLite file; or, with
 ``LANGCHAIN_DATABASE=postgres`` and a PostgreSQL ``DATABASE_URL``, a database of its own there),
 seeds a user and an API key, starts ``manage.py serve`` on a free port (``LANGCHAIN_PORTS``,
 default 8170-8179, else any), and then runs ``tests/langchain/test_standard.py`` with the
@@ -22,6 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
+from contextlib import ExitStack  # noqa: E402
+
+from providers.tests.fake_anthropic import FakeAnthropic  # noqa: E402
+from providers.tests.fake_gemini import FakeGemini  # noqa: E402
 from providers.tests.fake_openai import FakeOpenAI  # noqa: E402
 from providers.tests.fakeserver import serving  # noqa: E402
 from tests.live import LiveDatabase, LiveServer, server_env  # noqa: E402
@@ -55,8 +59,11 @@ def main(argv: list[str]) -> int:
         print(f"{LANGCHAIN_PYTHON.relative_to(ROOT)} is missing: run `make test-langchain`", file=sys.stderr)
         return 2
     use_postgres = os.environ.get("LANGCHAIN_DATABASE") == "postgres"
-    with tempfile.TemporaryDirectory(prefix="langchain-") as tmp, serving(FakeOpenAI()) as upstream:
-        upstream.default_kind = "auto"
+    with tempfile.TemporaryDirectory(prefix="langchain-") as tmp, ExitStack() as fakes:
+        upstream, anthropic, gemini = (fakes.enter_context(serving(fake()))
+                                       for fake in (FakeOpenAI, FakeAnthropic, FakeGemini))
+        for fake in (upstream, anthropic, gemini):
+            fake.default_kind = "auto"
         log_dir = Path(tmp)
         database = LiveDatabase(os.environ["DATABASE_URL"]) if use_postgres else None
         if database is not None:
@@ -64,7 +71,9 @@ def main(argv: list[str]) -> int:
         try:
             env = server_env(database_url=database.url if database else f"sqlite:///{log_dir / 'db.sqlite3'}",
                              redis_url="", upstream_url=upstream.url, log_dir=log_dir)
-            env.update(REDIS_URL="", CELERY_BROKER_URL="")
+            env.update(REDIS_URL="", CELERY_BROKER_URL="", ANTHROPIC_API_KEY="sk-ant-langchain-0000",
+                       ANTHROPIC_BASE_URL=anthropic.url, GEMINI_API_KEY="AIza-langchain-0000",
+                       GEMINI_BASE_URL=gemini.url)
             server = LiveServer(env=env, log=log_dir / "server.log", port=port_in_range())
             server.manage("migrate", "--noinput")
             key = subprocess.run([sys.executable, "manage.py", "shell", "-c", SEED], cwd=ROOT, env=env, check=True,

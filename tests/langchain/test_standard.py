@@ -88,3 +88,27 @@ class TestChatOpenAIOnOurGateway(ChatModelIntegrationTests):
     @property
     def model_override_value(self) -> str:
         return "gpt-4o"
+
+
+class TestClaudeThroughOurGateway(TestChatOpenAIOnOurGateway):
+    """The same suite on an Anthropic model: our /v1 translates to the Messages API."""
+
+    @property
+    def chat_model_params(self) -> dict:
+        return {**super().chat_model_params, "model": "claude-haiku-4.5"}
+
+    @property
+    def model_override_value(self) -> str:
+        return "claude-sonnet-4.5"
+
+
+class TestGeminiThroughOurGateway(TestChatOpenAIOnOurGateway):
+    """The same suite on a Gemini model: our /v1 translates to generateContent."""
+
+    @property
+    def chat_model_params(self) -> dict:
+        return {**super().chat_model_params, "model": "gemini-2.5-flash"}
+
+    @property
+    def model_override_value(self) -> str:
+        return "gemini-2.5-pro"
