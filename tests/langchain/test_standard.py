@@ -112,3 +112,11 @@ class TestGeminiThroughOurGateway(TestChatOpenAIOnOurGateway):
     @property
     def model_override_value(self) -> str:
         return "gemini-2.5-pro"
+
+
+class TestResponsesAPIOnOurGateway(TestChatOpenAIOnOurGateway):
+    """The same suite through ``/v1/responses`` (``ChatOpenAI(use_responses_api=True)``)."""
+
+    @property
+    def chat_model_params(self) -> dict:
+        return {**super().chat_model_params, "use_responses_api": True}
