@@ -130,6 +130,17 @@ def test_json_object_mode(upstreams, openai_client):
     assert upstreams["gemini"].calls[0].body["generationConfig"]["responseMimeType"] == "application/json"
 
 
+@pytest.mark.parametrize("provider", MODELS)
+def test_json_mode_answers_the_keys_the_question_names(upstreams, openai_client, provider):
+    """LangChain's test_json_mode: JSON mode, with the keys asked for in the prompt."""
+    completion = openai_client.chat.completions.create(
+        model=MODELS[provider], response_format={"type": "json_object"}, stream=False,
+        messages=[{"role": "user", "content": "A joke as JSON with 'setup' and 'punchline' keys."}])
+    assert set(json.loads(completion.choices[0].message.content)) == {"setup", "punchline"}
+    if provider == "anthropic":  # JSON mode reaches Anthropic as a schema any object matches
+        assert upstreams[provider].calls[0].body["output_config"]["format"]["schema"]["type"] == "object"
+
+
 def test_a_reply_that_breaks_the_schema_is_a_502_not_bad_json(upstreams, openai_client):
     upstreams["anthropic"].push(Step(text='{"city": 3}'))
     with pytest.raises(openai.APIStatusError) as raised:
