@@ -12,6 +12,7 @@ over HTTP. Extra arguments go to that pytest. LangSmith tracing is off; nothing 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -59,6 +60,8 @@ def main(argv: list[str]) -> int:
     if not LANGCHAIN_PYTHON.exists():
         print(f"{LANGCHAIN_PYTHON.relative_to(ROOT)} is missing: run `make test-langchain`", file=sys.stderr)
         return 2
+    # A TERM (CI's time bound) unwinds like an exception, so the server and the database go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     use_postgres = os.environ.get("LANGCHAIN_DATABASE") == "postgres"
     with tempfile.TemporaryDirectory(prefix="langchain-") as tmp, ExitStack() as fakes:
         upstream, anthropic, gemini = (fakes.enter_context(serving(fake()))
