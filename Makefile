@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run setup serve test bench bench-litellm lint audit check-deploy
+.PHONY: run setup serve test test-langchain bench bench-litellm lint audit check-deploy
 
 ## First-time setup, migrate, demo data, then serve on $HOST:$PORT (default 127.0.0.1:8000).
 run: setup
@@ -33,6 +33,19 @@ serve: setup
 ## The whole test suite.
 test: setup
 	$(BIN)/python -m pytest
+
+## LangChain's standard chat-model suite (ChatOpenAI) against our /v1, from its own venv.
+LC_VENV  := tests/langchain/.venv
+LC_STAMP := $(LC_VENV)/.installed-$(shell cat requirements-langchain.txt | cksum | cut -d' ' -f1)
+
+$(LC_STAMP): requirements-langchain.txt
+	test -x $(LC_VENV)/bin/python || $(PYTHON) -m venv $(LC_VENV)
+	$(LC_VENV)/bin/pip install -q -r requirements-langchain.txt
+	rm -f $(LC_VENV)/.installed-*
+	touch $(LC_STAMP)
+
+test-langchain: setup $(LC_STAMP)
+	$(BIN)/python tests/langchain/run.py
 
 ## Benchmarks against a mock upstream, with the LiteLLM proxy measured beside us in the same run.
 bench: setup bench-litellm

@@ -179,7 +179,7 @@ def _image_url(part: dict) -> str | None:
 def content_of(value: Any, role: str) -> tuple[str, tuple[Image, ...]]:
     """(text, images) of a string or a list of content parts: Chat Completions' ``text`` and
     ``image_url``, the Responses API's ``input_text``, ``output_text`` and ``input_image`` (images
-    on user turns only; remote ones are fetched later, off the event loop)."""
+    on user turns and in tool results only; remote ones are fetched later, off the event loop)."""
     if value is None:
         return "", ()
     if isinstance(value, str):
@@ -194,7 +194,7 @@ def content_of(value: Any, role: str) -> tuple[str, tuple[Image, ...]]:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in ("text", "input_text", "output_text") and isinstance(part.get("text"), str):
             texts.append(part["text"])
-        elif kind in ("image_url", "input_image") and role == "user":
+        elif kind in ("image_url", "input_image") and role in ("user", "tool"):
             url = _image_url(part)
             if not isinstance(url, str) or not url:
                 raise serializers.ValidationError({"content": [
@@ -202,7 +202,7 @@ def content_of(value: Any, role: str) -> tuple[str, tuple[Image, ...]]:
             images.append(Image(url=url) if url.startswith(("http://", "https://")) else image_from_url(url))
         else:
             raise serializers.ValidationError({"content": [
-                f"Unsupported content part {kind!r}: parts are text, or images on user messages."]})
+                f"Unsupported content part {kind!r}: parts are text, or images on user and tool messages."]})
     text = "".join(texts)
     if len(text) > MAX_CONTENT_CHARS:
         raise serializers.ValidationError({"content": [f"At most {MAX_CONTENT_CHARS} characters."]})

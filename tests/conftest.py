@@ -11,6 +11,9 @@ from providers.tests.fake_openai import FakeOpenAI
 from providers.tests.fakeserver import serving
 from tests.live import LiveDatabase, LiveServer, RedisServer, production_services, server_env, skip_unless_required
 
+# LangChain's standard suite runs from its own virtualenv over HTTP (tests/langchain/run.py).
+collect_ignore = ["langchain"]
+
 
 @dataclass
 class Stack:

@@ -130,6 +130,17 @@ def test_json_object_mode(upstreams, openai_client):
     assert upstreams["gemini"].calls[0].body["generationConfig"]["responseMimeType"] == "application/json"
 
 
+@pytest.mark.parametrize("provider", MODELS)
+def test_json_mode_answers_the_keys_the_question_names(upstreams, openai_client, provider):
+    """LangChain's test_json_mode: JSON mode, with the keys asked for in the prompt."""
+    completion = openai_client.chat.completions.create(
+        model=MODELS[provider], response_format={"type": "json_object"}, stream=False,
+        messages=[{"role": "user", "content": "A joke as JSON with 'setup' and 'punchline' keys."}])
+    assert set(json.loads(completion.choices[0].message.content)) == {"setup", "punchline"}
+    if provider == "anthropic":  # JSON mode reaches Anthropic as a schema any object matches
+        assert upstreams[provider].calls[0].body["output_config"]["format"]["schema"]["type"] == "object"
+
+
 def test_a_reply_that_breaks_the_schema_is_a_502_not_bad_json(upstreams, openai_client):
     upstreams["anthropic"].push(Step(text='{"city": 3}'))
     with pytest.raises(openai.APIStatusError) as raised:
@@ -158,6 +169,43 @@ def test_images_reach_vision_models_translated(upstreams, openai_client, provide
     else:
         inline = body["contents"][0]["parts"][1]["inlineData"]
         assert (inline.get("mimeType") or inline.get("mime_type")) == "image/png" and base64.b64decode(inline["data"]) == PNG
+
+
+@pytest.mark.parametrize("provider", MODELS)
+def test_an_image_in_a_tool_result_reaches_the_upstream_translated(upstreams, openai_client, provider):
+    """LangChain's standard test_image_tool_message: a tool answers with a picture."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    reply = openai_client.chat.completions.create(model=MODELS[provider], tools=[WEATHER], messages=[
+        {"role": "user", "content": "Show me the weather map of 'Paris'"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": [
+            {"type": "text", "text": "the map"}, {"type": "image_url", "image_url": {"url": PNG_URL}}]}])
+    result = '{"result": "the map"}' if provider == "gemini" else "the map"  # Gemini's results are objects
+    assert reply.choices[0].message.content == f"The tool answered: {result}"
+    body = upstreams[provider].calls[0].body
+    if provider == "openai":
+        assert body["messages"][2] == {"role": "tool", "tool_call_id": "call_1", "content": [
+            {"type": "text", "text": "the map"}, {"type": "image_url", "image_url": {"url": PNG_URL}}]}
+    elif provider == "anthropic":
+        assert body["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "call_1", "content": [
+            {"type": "text", "text": "the map"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": base64.b64encode(PNG).decode()}}]}]
+    else:
+        parts = body["contents"][2]["parts"]
+        assert parts[0]["functionResponse"]["response"] == {"result": "the map"}
+        inline = parts[1]["inlineData"]
+        assert base64.b64decode(inline["data"]) == PNG
+
+
+def test_an_image_in_a_tool_result_needs_a_vision_model(upstreams, openai_client):
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    with pytest.raises(openai.BadRequestError) as refused:
+        openai_client.chat.completions.create(model="gpt-3.5-turbo", tools=[WEATHER], messages=[
+            {"role": "user", "content": "Map?"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "image_url", "image_url": {"url": PNG_URL}}]}])
+    assert "vision" in refused.value.message
+    assert not upstreams["openai"].calls
 
 
 def test_remote_images_are_fetched_through_the_outbound_guard(upstreams, openai_client, settings, openai_upstream):

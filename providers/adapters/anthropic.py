@@ -101,18 +101,17 @@ def _arguments_object(arguments: str) -> dict:
 def anthropic_blocks(message: ChatMessage) -> tuple[str, str | list[dict[str, Any]]]:
     """(role, content) of one turn: images as base64 ``image`` blocks, tool calls as
     ``tool_use`` blocks, a tool result as a ``tool_result`` block in a user turn."""
-    if message.role == "tool":
+    images = [{"type": "image", "source": {"type": "base64", "media_type": i.media_type, "data": i.base64}}
+              for i in message.images]
+    text = [{"type": "text", "text": message.content}] if message.content else []
+    if message.role == "tool":  # a result with images: text and image blocks inside the tool_result
         return "user", [{"type": "tool_result", "tool_use_id": message.tool_call_id or "",
-                         "content": message.content or ""}]
+                         "content": [*text, *images] if images else message.content or ""}]
     if message.role == "assistant" and message.tool_calls:
-        blocks: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
-        blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": _arguments_object(c.arguments)}
-                   for c in message.tool_calls]
-        return "assistant", blocks
-    if message.images:
-        blocks = [{"type": "image", "source": {"type": "base64", "media_type": i.media_type, "data": i.base64}}
-                  for i in message.images]
-        return message.role, [*([{"type": "text", "text": message.content}] if message.content else []), *blocks]
+        return "assistant", [*text, *({"type": "tool_use", "id": c.id, "name": c.name,
+                                       "input": _arguments_object(c.arguments)} for c in message.tool_calls)]
+    if images:
+        return message.role, [*text, *images]
     return message.role, message.content
 
 

@@ -55,7 +55,7 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class ChatMessage:
-    """One turn. ``content`` is its text; a user turn may carry ``images`` (after the text); an
+    """One turn. ``content`` is its text; a user or tool turn may carry ``images`` (after the text); an
     assistant turn may carry ``tool_calls``; a ``tool`` turn is the result of the call
     ``tool_call_id`` (of the tool ``name``)."""
 

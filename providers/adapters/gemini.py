@@ -120,9 +120,11 @@ def gemini_parts(message: ChatMessage, tool_names: dict[str, str]) -> list[types
         except ValueError:
             result = message.content
         name = message.name or tool_names.get(message.tool_call_id or "", "") or "tool"
+        # A result's images follow its function response, as inline parts of the same turn.
         return [types.Part(function_response=types.FunctionResponse(
             id=message.tool_call_id or None, name=name,
-            response=result if isinstance(result, dict) else {"result": result}))]
+            response=result if isinstance(result, dict) else {"result": result})),
+            *(types.Part.from_bytes(data=image.data, mime_type=image.media_type) for image in message.images)]
     parts = [types.Part(text=message.content)] if message.content or not (message.images or message.tool_calls) else []
     parts += [types.Part.from_bytes(data=image.data, mime_type=image.media_type) for image in message.images]
     for call in message.tool_calls:

@@ -50,7 +50,7 @@ def openai_message(message: ChatMessage) -> dict[str, Any]:
     """One turn in Chat Completions' shape: images as ``image_url`` parts (data URLs), tool calls
     on the assistant turn, tool results as ``tool`` turns."""
     if message.role == "tool":
-        return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
+        return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": _parts(message)}
     turn: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.name:  # a participant's name (OpenAI's own field; other providers have none)
         turn["name"] = message.name
@@ -59,10 +59,17 @@ def openai_message(message: ChatMessage) -> dict[str, Any]:
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in message.tool_calls])
     elif message.images:
-        parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
-        parts += [{"type": "image_url", "image_url": {"url": image.data_url}} for image in message.images]
-        turn["content"] = parts
+        turn["content"] = _parts(message)
     return turn
+
+
+def _parts(message: ChatMessage) -> str | list[dict[str, Any]]:
+    """A turn's content: its text, or (with images) text and ``image_url`` parts."""
+    if not message.images:
+        return message.content
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}] if message.content else []
+    parts += [{"type": "image_url", "image_url": {"url": image.data_url}} for image in message.images]
+    return parts
 
 
 class OpenAIProvider(ChatProvider):

@@ -5,7 +5,8 @@ that provider's wire format, so a test (or LangChain's standard suite) gets the 
 for: when tools are offered (and not switched off) and the conversation does not end with a
 tool's result, it calls one (the forced one, one named in the question, else the first), with
 arguments made from its JSON Schema and the numbers and quoted words in the question; when a JSON
-schema is asked for, it answers an instance of it; after a tool result, it reports the result.
+schema is asked for, it answers an instance of it (JSON mode: an object
+with the keys the question names in quotes); after a tool result, it reports the result.
 """
 
 from __future__ import annotations
@@ -40,13 +41,22 @@ def respond(prompt: Prompt) -> Answer:
         tool = _pick(prompt)
         return Answer(tool_calls=[{"name": tool["name"],
                                    "arguments": instance(tool.get("parameters") or {}, prompt.question)}])
-    if prompt.schema is not None:
+    if prompt.schema is not None and not _any_object(prompt.schema):
         return Answer(text=json.dumps(instance(prompt.schema, prompt.question)))
-    if prompt.json_object:
-        return Answer(text=json.dumps({"answer": prompt.question[:80]}))
+    if prompt.json_object or prompt.schema is not None:  # JSON mode (any object will do)
+        # Keys the question names in quotes ("... with 'setup' and 'punchline' keys"), else "answer".
+        keys = _QUOTED.findall(prompt.question)
+        return Answer(text=json.dumps({key: f"{key} text" for key in keys} if keys
+                                      else {"answer": prompt.question[:80]}))
     if prompt.tool_result is not None:
         return Answer(text=f"The tool answered: {prompt.tool_result}")
     return Answer(text=f"You said: {prompt.question}" if prompt.question else "Hello!")
+
+
+def _any_object(schema: dict) -> bool:
+    """Whether any JSON object is valid (``{"type": "object"}``: how JSON mode reaches Anthropic)."""
+    return (schema.get("type") == "object" and not schema.get("properties")
+            and schema.get("additionalProperties", True) is not False)
 
 
 def _pick(prompt: Prompt) -> dict:
