@@ -13,6 +13,7 @@ README has the table.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -36,6 +37,7 @@ from providers.params import (
     ToolChoice,
 )
 
+MEDIA_TYPE = re.compile(r"image/[\w.+-]{1,50}")
 TOOL_ERROR_PREFIX = "Error: "  # a tool_result with is_error: the text the model reads (no provider-neutral flag)
 # Prior reasoning in assistant turns: accepted, not sent on (see the module docstring).
 SKIPPED_BLOCKS = {"thinking", "redacted_thinking"}
@@ -79,6 +81,9 @@ class AnthropicToolInput(serializers.Serializer):
     def to_internal_value(self, data: Any) -> dict:
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
+            if data.get("type") not in (None, "custom"):
+                raise serializers.ValidationError({"type": [
+                    f"Only client tools are supported, not server tools ({str(data['type'])[:60]!r})."]})
             if unknown:
                 raise serializers.ValidationError({unknown[0]: ["Not supported on tools."]})
         return super().to_internal_value(data)
@@ -227,7 +232,7 @@ def system_text(value: Any) -> str | None:
 
 
 def _check_keys(block: dict, where: str) -> None:
-    extra = sorted(set(block) - BLOCK_KEYS.get(block.get("type"), set()))
+    extra = sorted(set(block) - BLOCK_KEYS.get(str(block.get("type")), set()))
     if extra:
         raise invalid(where, f"{extra[0]}: not supported on {block.get('type')} blocks.")
 
@@ -235,7 +240,8 @@ def _check_keys(block: dict, where: str) -> None:
 def _image(block: dict, where: str) -> Image:
     source = block.get("source")
     kind = source.get("type") if isinstance(source, dict) else None
-    if kind == "base64" and isinstance(source.get("data"), str) and isinstance(source.get("media_type"), str):
+    if kind == "base64" and isinstance(source.get("data"), str) and isinstance(source.get("media_type"), str) \
+            and MEDIA_TYPE.fullmatch(source["media_type"]):
         return image_from_url(f"data:{source['media_type']};base64,{source['data']}", field=where)
     if kind == "url" and isinstance(source.get("url"), str) and source["url"].startswith(("http://", "https://")):
         return Image(url=source["url"])  # fetched by the turn, through the outbound-URL guard
@@ -276,7 +282,7 @@ def _turn(role: str, content: Any, index: int) -> list[ChatMessage]:
     for j, block in enumerate(content):
         at = f"{where}.content[{j}]"
         kind = block.get("type") if isinstance(block, dict) else None
-        if kind not in BLOCK_KEYS:
+        if not isinstance(kind, str) or kind not in BLOCK_KEYS:
             raise invalid(at, f"Unsupported content block {kind!r}: text, image, tool_use, tool_result (and earlier "
                               "thinking) blocks are.")
         _check_keys(block, at)

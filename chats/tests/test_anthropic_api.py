@@ -240,3 +240,42 @@ def test_provider_failures_are_anthropic_errors(upstreams, anthropic_client):
             for _ in stream:
                 pass
     assert mid_stream.value.body["error"]["type"] in ("api_error", "overloaded_error")
+
+
+@pytest.mark.parametrize("body, named", [
+    ({"messages": [{"role": "user", "content": [{"type": ["text"]}]}]}, "messages[0].content[0]"),
+    ({"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]}, "document"),
+    ({"messages": [{"role": "system", "content": "Hi"}]}, "role"),
+    ({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Sure"}]}, "prefill"),
+    ({"messages": [{"role": "user", "content": [{"type": "image", "source": {
+        "type": "base64", "media_type": "image/png\n", "data": "AAAA"}}]}]}, "Image sources"),
+    ({"messages": [{"role": "user", "content": "Hi"}], "tool_choice": {"type": "tool", "name": "nope"}}, "tool_choice"),
+    ({"messages": [{"role": "user", "content": "Hi"}], "tools": [{"name": "x", "input_schema": {"type": "string"}}]},
+     "input_schema"),
+    ({"messages": [{"role": "user", "content": "Hi"}], "tools": [{"type": "web_search_20250305", "name": "web"}]},
+     "type"),
+    ({"messages": [{"role": "user", "content": "Hi"}], "stop_sequences": ["a", "b", "c", "d", "e"]}, "stop_sequences"),
+    ({"messages": [{"role": "user", "content": "Hi"}], "metadata": {"tenant": "x"}}, "metadata"),
+    ({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 10**6}, "max_tokens"),
+])
+def test_bad_requests_are_anthropic_400s_naming_the_field(upstreams, gateway_url, api_key, body, named):
+    response = httpx.post(f"{gateway_url}/v1/messages", headers={"x-api-key": api_key[1]},
+                          json={"model": "claude-haiku-4.5", "max_tokens": 10, **body})
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert named in error["error"]["message"]
+    assert not upstreams["anthropic"].calls
+
+
+def test_tool_errors_and_earlier_thinking(upstreams, anthropic_client):
+    anthropic_client.messages.create(model="claude-haiku-4.5", max_tokens=50, tools=[WEATHER], messages=[
+        {"role": "user", "content": "Weather in 'Rome'?"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "Let me call it.", "signature": "c2ln"},
+                                          {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                           "input": {"city": "Rome"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "is_error": True,
+                                      "content": [{"type": "text", "text": "service down"}]}]}])
+    sent = upstreams["anthropic"].calls[0].body["messages"]
+    assert sent[1]["content"] == [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Rome"}}]
+    assert sent[2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "Error: service down"}]

@@ -53,6 +53,11 @@ def anthropic_error_body(status: int, body: dict) -> tuple[int, dict]:
         status = 400
     kind = ERROR_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
     message = body.get("message") or body.get("detail") or "Error."
+    details = body.get("details")
+    field = next(iter(details), None) if isinstance(details, dict) else None
+    if field and field not in message and field != "stream_id":  # Anthropic has no ``param``: the message names it
+        first = details[field][0] if isinstance(details[field], list) and details[field] else details[field]
+        message = f"{message} {field}: {first}"
     return status, {"type": "error", "error": {"type": kind, "message": message},
                     "request_id": body.get("request_id")}
 
