@@ -108,7 +108,7 @@ def test_a_tool_use_and_its_result_round_trip(upstreams, anthropic_client, provi
     assert choice_sent(upstream.calls[0].body) == {"openai": "required", "anthropic": "any", "gemini": "ANY"}[provider]
 
     second = anthropic_client.messages.create(model=MODELS[provider], max_tokens=200, tools=[WEATHER], messages=[
-        question, {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        question, {"role": "assistant", "content": first.content},  # the SDK serializes its own blocks
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": '{"temperature": 21}'}]}])
     assert second.stop_reason == "end_turn"
     assert second.content[0].text == 'The tool answered: {"temperature": 21}'
