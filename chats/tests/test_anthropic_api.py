@@ -5,6 +5,7 @@ they receive the way the real APIs do and must receive the translated system pro
 from __future__ import annotations
 
 import base64
+import time
 
 import anthropic
 import httpx
@@ -21,6 +22,14 @@ MODELS = {"anthropic": "claude-haiku-4.5", "openai": "gpt-4o-mini", "gemini": "g
 WEATHER = {"name": "get_weather", "description": "The weather in a city.",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+
+
+def recorded() -> UsageRecord:
+    """The call's usage record: for streams it is written just after the last event goes out."""
+    deadline = time.monotonic() + 10
+    while not UsageRecord.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return UsageRecord.objects.get()
 
 
 @pytest.fixture
@@ -76,7 +85,7 @@ def test_stream_text_and_final_message(upstreams, anthropic_client, provider):
     assert text == "one two three four"
     assert final.content[0].text == text and final.stop_reason == "end_turn"
     assert (final.usage.input_tokens, final.usage.output_tokens) == (11, 7)
-    record = UsageRecord.objects.get()
+    record = recorded()
     assert record.streamed and (record.prompt_tokens, record.completion_tokens) == (11, 7)
 
 
