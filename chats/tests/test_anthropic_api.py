@@ -288,3 +288,22 @@ def test_tool_errors_and_earlier_thinking(upstreams, anthropic_client):
     sent = upstreams["anthropic"].calls[0].body["messages"]
     assert sent[1]["content"] == [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Rome"}}]
     assert sent[2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "Error: service down"}]
+
+
+def test_thinking_and_structured_output(upstreams, anthropic_client):
+    upstreams["anthropic"].push(Step(text="Done.", thinking="Let me think."))
+    message = anthropic_client.messages.create(model="claude-haiku-4.5", max_tokens=2048,
+                                               thinking={"type": "enabled", "budget_tokens": 1024},
+                                               messages=[{"role": "user", "content": "Think"}])
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking == "Let me think." and message.content[1].text == "Done."
+    assert upstreams["anthropic"].calls[0].body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+              "additionalProperties": False}
+    answer = anthropic_client.messages.create(model="gemini-2.5-flash", max_tokens=100,
+                                              output_config={"format": {"type": "json_schema", "schema": schema}},
+                                              messages=[{"role": "user", "content": "Describe 'Lyon'"}])
+    assert answer.content[0].text == '{"city": "Lyon"}'
+    config = upstreams["gemini"].calls[0].body["generationConfig"]
+    assert config["responseMimeType"] == "application/json" and config["responseJsonSchema"] == schema
