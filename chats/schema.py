@@ -13,6 +13,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from chats.anthropic_inputs import CountTokensInput, MessagesInput
 from chats.inputs import (
     ChatCompletionsInput,
     CompletionInput,
@@ -34,6 +35,7 @@ from chats.transports.openai import EmbeddingsInput, OpenAIChatInput
 CHAT_TAG = ["chat"]
 CHATS_TAG = ["chats"]
 OPENAI_TAG = ["openai"]
+ANTHROPIC_TAG = ["anthropic"]
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
@@ -199,6 +201,28 @@ class ResponseDetailDeclaration(_Declaration):
     @extend_schema(tags=OPENAI_TAG, responses={200: OpenApiTypes.OBJECT}, operation_id="openai_responses_retrieve",
                    description="A stored response of the caller's (the Response object).")
     def get(self, request, *args, **kwargs):  # pragma: no cover
+        self._never_called()
+
+
+class AnthropicMessagesDeclaration(_Declaration):
+    @extend_schema(tags=ANTHROPIC_TAG, request=MessagesInput, operation_id="anthropic_messages_create",
+                   parameters=[OpenApiParameter("anthropic-version", str, OpenApiParameter.HEADER, required=False,
+                                                description="Accepted (any version).")],
+                   responses={(200, "application/json"): OpenApiTypes.OBJECT,
+                              (200, "text/event-stream"): OpenApiTypes.STR},
+                   description="Anthropic's Messages API for any catalogue model (use the anthropic SDK with "
+                               "base_url=<server>, api_key=<cpk_ key>): the Message object, or with `stream` "
+                               "Anthropic's SSE events. Errors use Anthropic's error shape.")
+    def post(self, request, *args, **kwargs):  # pragma: no cover
+        self._never_called()
+
+
+class AnthropicCountTokensDeclaration(_Declaration):
+    @extend_schema(tags=ANTHROPIC_TAG, request=CountTokensInput, operation_id="anthropic_messages_count_tokens",
+                   responses={200: OpenApiTypes.OBJECT},
+                   description='`{"input_tokens": N}`: the gateway\'s estimate of the prompt (system, messages, '
+                               "tools, images).")
+    def post(self, request, *args, **kwargs):  # pragma: no cover
         self._never_called()
 
 

@@ -159,7 +159,8 @@ async def _generate(reply: Reply) -> None:
     common = dict(conversation_id=conversation_id, message_id=reply.stream_id if message else None,
                   user_message_id=user_message_id, content=content, thinking="".join(reply.thinking),
                   model=result.model, provider=result.provider, usage=usage, cost=float(result.cost),
-                  latency_ms=round(result.latency_ms, 1), finish_reason=finish_reason, status=status,
+                  latency_ms=round(result.latency_ms, 1), finish_reason=finish_reason,
+                  stop_sequence=result.stop_sequence, status=status,
                   parent_message_id=user_message_id, timestamp=timezone.now().isoformat(),
                   tool_calls=[asdict(c) for c in result.tool_calls])
     if error is not None:

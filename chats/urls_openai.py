@@ -4,8 +4,8 @@ from django.urls import path, re_path
 
 from chats import schema
 from chats.schema import documented
+from chats.transports import anthropic, responses
 from chats.transports import openai as views
-from chats.transports import responses
 
 urlpatterns = [
     path("chat/completions", documented(views.chat_completions, schema.OpenAIChatCompletionsDeclaration),
@@ -18,5 +18,9 @@ urlpatterns = [
     path("responses", documented(responses.responses_create, schema.ResponsesDeclaration), name="openai-responses"),
     path("responses/<str:response_id>", documented(responses.response_detail, schema.ResponseDetailDeclaration),
          name="openai-response-detail"),
+    path("messages", documented(anthropic.messages_create, schema.AnthropicMessagesDeclaration),
+         name="anthropic-messages"),
+    path("messages/count_tokens", documented(anthropic.count_tokens, schema.AnthropicCountTokensDeclaration),
+         name="anthropic-count-tokens"),
     re_path(r"^(?P<path>.*)$", views.not_found, name="openai-not-found"),
 ]

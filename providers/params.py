@@ -64,6 +64,7 @@ class GenerationParams:
 
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None  # Anthropic, Gemini and the local model take it; OpenAI's API has none
     max_tokens: int | None = None
     stop: tuple[str, ...] | None = None
     thinking: bool = False

@@ -78,6 +78,7 @@ class ChatResult:
     model: str = ""
     usage: Usage = field(default_factory=lambda: Usage(0, 0, estimated=True))
     finish_reason: str = ""
+    stop_sequence: str | None = None
     cost: Decimal = Decimal("0")
     latency_ms: float = 0.0
     status: str = "success"
@@ -283,7 +284,7 @@ class ChatStream:
                                 result.usage = event
                                 continue
                             if isinstance(event, Finish):
-                                result.finish_reason = event.reason
+                                result.finish_reason, result.stop_sequence = event.reason, event.stop_sequence
                                 continue
                             if isinstance(event, ToolCallDelta):
                                 calls.add(event)
@@ -340,9 +341,29 @@ class _FallBack(Exception):
         self.error = error
 
 
+# Optional parameters only some adapters can send (``ChatProvider.accepts``).
+ADAPTER_PARAMS = ("top_k",)
+
+
+def refused_by_adapter(params: GenerationParams, kind: str) -> list[str]:
+    """The optional parameters set in ``params`` that ``kind``'s adapter cannot send."""
+    accepts = registry.adapter_class(kind).accepts
+    return [name for name in ADAPTER_PARAMS if getattr(params, name) is not None and name not in accepts]
+
+
+def _check_adapter(params: GenerationParams, kind: str, model_id: str) -> None:
+    refused = refused_by_adapter(params, kind)
+    if refused:
+        raise AppError(f"{model_id} ({kind}) does not support " + ", ".join(refused) + ".", status_code=400,
+                       code="UNSUPPORTED_PARAMETER",
+                       details={name: [f"Not supported by {kind} models."] for name in refused})
+
+
 def check_call(call: ChatCall, model: Model | None) -> None:
     """What ``model`` cannot take, refused naming the field: parameters, and images (``vision``)."""
     call.params.check_for(model)
+    if model is not None:
+        _check_adapter(call.params, model.provider, model.id)
     if model is not None and not model.has("vision") and any(m.images for m in call.messages):
         raise unsupported(model, {"messages": "vision"})
 
@@ -363,8 +384,10 @@ def chat_stream(call: ChatCall) -> ChatStream:
     routes = plan_routes(call)
     if requested is None:
         check_call(call, routes[0].model if routes else None)
-    routes = [r for i, r in enumerate(routes) if i == 0 or supports(call, r.model)]
+    routes = [r for i, r in enumerate(routes) if i == 0 or (
+        supports(call, r.model) and not refused_by_adapter(call.params, r.provider.kind))]
     if routes:
+        _check_adapter(call.params, routes[0].provider.kind, routes[0].model_id)
         _request_for(call, routes[0])  # a message too long for the model's context: 422 now, not mid-stream
     return ChatStream(call, routes)
 

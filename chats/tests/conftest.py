@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anthropic
 import openai
 import pytest
 
@@ -28,3 +29,9 @@ def api_key(user):
 def openai_client(gateway_url, api_key):
     """The official ``openai`` SDK pointed at our ``/v1``."""
     return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key[1], max_retries=0, timeout=20)
+
+
+@pytest.fixture
+def anthropic_client(gateway_url, api_key):
+    """The official ``anthropic`` SDK pointed at our server (it appends ``/v1/messages`` itself)."""
+    return anthropic.Anthropic(base_url=gateway_url, api_key=api_key[1], max_retries=0, timeout=20)

@@ -17,7 +17,7 @@ import asyncio
 import base64
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from functools import wraps
 from typing import Any
@@ -71,17 +71,22 @@ def openai_error_body(status: int, body: dict) -> tuple[int, dict]:
     return status, {"error": error}
 
 
-def openai_error_response(exc: Exception) -> JsonResponse:
-    if isinstance(exc, UnknownModel):  # OpenAI answers an unknown model with 404 model_not_found
+def error_response(exc: Exception, to_body: Callable[[int, dict], tuple[int, dict]]) -> JsonResponse:
+    """``exc`` rendered as our envelope (with its logging), then in an API's own shape (``to_body``)."""
+    if isinstance(exc, UnknownModel):  # OpenAI and Anthropic answer an unknown model with a 404
         exc = AppError(exc.message, status_code=404, code="MODEL_NOT_FOUND", details={"model": ["Unknown model."]})
     rendered = exception_handler(exc, {})  # the envelope (and logging) every error gets
     assert rendered is not None
-    status, body = openai_error_body(rendered.status_code, dict(rendered.data))
+    status, body = to_body(rendered.status_code, dict(rendered.data))
     response = JsonResponse(body, status=status)
     for name, value in rendered.items():
         if name.lower() in ("retry-after", "www-authenticate", "allow"):
             response[name] = value
     return response
+
+
+def openai_error_response(exc: Exception) -> JsonResponse:
+    return error_response(exc, openai_error_body)
 
 
 def _overhead(response: HttpResponse, started: float, provider_ms: float = 0.0) -> None:
@@ -90,8 +95,9 @@ def _overhead(response: HttpResponse, started: float, provider_ms: float = 0.0) 
         response["X-Gateway-Overhead-Ms"] = f"{max(0.0, total - provider_ms):.2f}"
 
 
-def openai_endpoint(*methods: str):
-    """Plain async view, CSRF-exempt (token auth), OpenAI-shaped errors, overhead header."""
+def gateway_endpoint(*methods: str, error_response: Callable[[Exception], JsonResponse]):
+    """Plain async view, CSRF-exempt (token auth), errors in the API's own shape (``error_response``),
+    overhead header."""
     def decorate(view):
         @wraps(view)
         async def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -102,12 +108,17 @@ def openai_endpoint(*methods: str):
                     raise AppError(f"Method {request.method} is not allowed here.", status_code=405,
                                    headers={"Allow": ", ".join(methods)})
                 response = await view(request, *args, **kwargs)
-            except Exception as exc:  # every failure answers in OpenAI's shape
-                response = openai_error_response(exc)
+            except Exception as exc:  # every failure answers in the API's own shape
+                response = error_response(exc)
             _overhead(response, started)
             return response
         return csrf_exempt(wrapper)
     return decorate
+
+
+def openai_endpoint(*methods: str):
+    """:func:`gateway_endpoint` with OpenAI-shaped errors."""
+    return gateway_endpoint(*methods, error_response=openai_error_response)
 
 
 @openai_endpoint("GET", "POST", "PUT", "PATCH", "DELETE")

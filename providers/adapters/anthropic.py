@@ -118,6 +118,7 @@ def anthropic_blocks(message: ChatMessage) -> tuple[str, str | list[dict[str, An
 class AnthropicProvider(ChatProvider):
     kind = "anthropic"
     supports_embeddings = False
+    accepts = frozenset({"top_k"})
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
@@ -177,6 +178,8 @@ class AnthropicProvider(ChatProvider):
             if request.params.top_p is not None:
                 extra_body["top_p"] = min(1.0, max(0.0, float(request.params.top_p)))
 
+        if request.params.top_k is not None:
+            extra_body["top_k"] = int(request.params.top_k)
         params["max_tokens"] = max_tokens
         p = request.params
         if p.tools:
@@ -205,6 +208,7 @@ class AnthropicProvider(ChatProvider):
         input_tokens: int | None = None
         output_tokens: int | None = None
         stop_reason: str | None = None
+        stop_sequence: str | None = None
         stopped = False
         tool_index: dict[int, int] = {}  # content block index -> tool call index
         try:
@@ -246,6 +250,7 @@ class AnthropicProvider(ChatProvider):
                         # signature_delta / input_json_delta / citations_delta: nothing to show.
                     elif kind == "message_delta":
                         stop_reason = event.delta.stop_reason or stop_reason
+                        stop_sequence = getattr(event.delta, "stop_sequence", None) or stop_sequence
                         usage = getattr(event, "usage", None)
                         if usage is not None:
                             if getattr(usage, "output_tokens", None) is not None:
@@ -272,7 +277,8 @@ class AnthropicProvider(ChatProvider):
             yield Usage(prompt_tokens=input_tokens if input_tokens is not None else request.prompt_estimate(),
                         completion_tokens=output_tokens if output_tokens is not None else _estimate(completion_chars),
                         estimated=True)
-        yield Finish(_stop_reason(stop_reason))
+        yield Finish(_stop_reason(stop_reason),
+                     stop_sequence=stop_sequence if stop_reason == "stop_sequence" else None)
 
     # -- models / lifecycle ---------------------------------------------------------------------
 

@@ -126,10 +126,12 @@ class Usage:
 
 @dataclass(frozen=True)
 class Finish:
-    """Why generation ended: ``stop``, ``length``, ``content_filter``, ``cancelled``, ``error``."""
+    """Why generation ended: ``stop``, ``length``, ``content_filter``, ``cancelled``, ``error``;
+    ``stop_sequence``: which of the request's stop sequences ended it, when the provider says."""
 
     reason: str
     type: str = "finish"
+    stop_sequence: str | None = None
 
 
 Event = TextDelta | ThinkingDelta | ToolCallDelta | Usage | Finish
@@ -191,6 +193,9 @@ class ChatProvider(abc.ABC):
 
     kind: str = ""
     supports_embeddings: bool = False
+    # Optional GenerationParams this adapter can send (others set in a request are refused with a
+    # 400 naming them before any call): e.g. ``top_k``, which OpenAI's API does not have.
+    accepts: frozenset[str] = frozenset()
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings

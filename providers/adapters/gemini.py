@@ -140,6 +140,7 @@ def gemini_parts(message: ChatMessage, tool_names: dict[str, str]) -> list[types
 class GeminiProvider(ChatProvider):
     kind = "gemini"
     supports_embeddings = True
+    accepts = frozenset({"top_k"})
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
@@ -183,7 +184,7 @@ class GeminiProvider(ChatProvider):
         p = request.params
         config = types.GenerateContentConfig(
             system_instruction=request.system or None,
-            temperature=p.temperature, top_p=p.top_p, max_output_tokens=p.max_tokens,
+            temperature=p.temperature, top_p=p.top_p, top_k=p.top_k, max_output_tokens=p.max_tokens,
             stop_sequences=list(p.stop) if p.stop else None,
             seed=p.seed, presence_penalty=p.presence_penalty, frequency_penalty=p.frequency_penalty,
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),

@@ -428,7 +428,7 @@ def _transcript_params(request: ChatRequest, extra: dict[str, Any]) -> dict[str,
         "max_tokens": request.params.max_tokens or int(extra.get("max_tokens") or TRANSCRIPT_MAX_TOKENS),
         "temperature": pick("temperature", request.params.temperature),
         "top_p": pick("top_p", request.params.top_p),
-        "top_k": int(pick("top_k")),
+        "top_k": int(pick("top_k", request.params.top_k)),
         "repeat_penalty": pick("repeat_penalty"),
         "stop": [*TRANSCRIPT_STOPS, *(request.params.stop or [])],
         "stream": True,
@@ -489,6 +489,8 @@ def _run_job(settings: ProviderSettings, request: ChatRequest, job: _Job, emit) 
                 params["temperature"] = request.params.temperature
             if request.params.top_p is not None:
                 params["top_p"] = request.params.top_p
+            if request.params.top_k is not None:
+                params["top_k"] = request.params.top_k
             if request.params.stop:
                 params["stop"] = list(request.params.stop)
 
@@ -559,6 +561,7 @@ class LocalProvider(ChatProvider):
     """llama.cpp in-process; see the module docstring for loading, queueing and cancellation."""
 
     kind = "local"
+    accepts = frozenset({"top_k"})
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
