@@ -22,6 +22,8 @@ def _fast_and_isolated(settings):
 
     settings.REQUEST_LOG_BACKGROUND = False
     request_log_discard()
+    yield
+    request_log_discard()
 
 
 @pytest.fixture

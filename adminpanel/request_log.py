@@ -82,7 +82,7 @@ def _flush_in_thread() -> None:
         close_old_connections()
 
 
-atexit.register(lambda: settings.REQUEST_LOG_ENABLED and request_log_flush())
+atexit.register(lambda: settings.REQUEST_LOG_ENABLED and settings.REQUEST_LOG_BACKGROUND and request_log_flush())
 
 
 class RequestLogMiddleware(HybridMiddleware):
