@@ -200,8 +200,7 @@ def users_overview(*, limit: int) -> dict[str, Any]:
     from providers.models import UsageRecord
 
     User = get_user_model()
-    users = list(User.objects.order_by("-date_joined")[:limit]) if hasattr(User, "date_joined") else \
-        list(User.objects.order_by("-pk")[:limit])
+    users = list(User.objects.order_by("-created_at", "pk")[:limit])
     ids = [u.pk for u in users]
     conversations = {row["user"]: row for row in Conversation.objects.filter(user__in=ids).values("user").annotate(
         n=Count("id"), messages=Sum("message_count"), last=Max("updated_at"))}
@@ -211,7 +210,7 @@ def users_overview(*, limit: int) -> dict[str, Any]:
     for u in users:
         c, s = conversations.get(u.pk, {}), usage.get(u.pk, {})
         rows.append({"id": u.pk, "username": u.username, "email": u.email, "is_active": u.is_active,
-                     "is_staff": u.is_staff, "date_joined": getattr(u, "date_joined", None),
+                     "is_staff": u.is_staff, "full_name": u.full_name, "date_joined": u.created_at,
                      "last_login": u.last_login, "conversation_count": c.get("n", 0),
                      "message_count": c.get("messages") or 0, "last_activity": c.get("last"),
                      "total_tokens": s.get("tokens") or 0, "total_cost": float(s.get("cost") or 0)})

@@ -88,12 +88,13 @@ def test_metrics_query_is_validated(operator, query, status):
 
 def test_users_overview_lists_users_with_activity(operator, make_user, user):
     for n in range(3):
-        make_user(f"extra{n}")
+        make_user(f"extra{n}", created_at=timezone.now() + timedelta(minutes=n + 1))
     Conversation.objects.create(user=user, title="t", message_count=5)
     UsageRecord.objects.create(user=user, provider="openai", model="gpt-4o-mini", total_tokens=42)
     response = operator.get("/api/v1/admin/users/overview?limit=2")
     body = response.json()
-    assert response["X-Total-Count"] == "4" and body["total_users"] == 4 and len(body["users"]) == 2
+    assert response["X-Total-Count"] == "4" and body["total_users"] == 4
+    assert [u["username"] for u in body["users"]] == ["extra2", "extra1"]  # the newest first
     full = {u["username"]: u for u in operator.get("/api/v1/admin/users/overview").json()["users"]}
     assert full["alice"]["conversation_count"] == 1 and full["alice"]["message_count"] == 5
     assert full["alice"]["total_tokens"] == 42
