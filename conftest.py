@@ -17,6 +17,13 @@ def _fast_and_isolated(settings):
     # Real hashing is deliberately slow; tests only need it to be a real hash.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
+    # The request log is written by hand in tests (request_log_flush), never by a thread.
+    from adminpanel.request_log import request_log_discard
+
+    settings.REQUEST_LOG_BACKGROUND = False
+    request_log_discard()
+    yield
+    request_log_discard()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
 
@@ -10,5 +11,11 @@ app = Celery("chatplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Periodic jobs (pruning, cache upkeep, ...) are added here by the apps that own them.
-app.conf.beat_schedule = {}
+# Periodic jobs (``celery -A chatplatform beat``). Each is a thin, idempotent task.
+app.conf.beat_schedule = {
+    "request-log-prune": {"task": "adminpanel.tasks.request_log_prune", "schedule": crontab(minute=17, hour="*/6")},
+    "logs-cleanup": {"task": "adminpanel.tasks.logs_cleanup", "schedule": crontab(minute=5, hour=3)},
+    "providers-health-check": {"task": "adminpanel.tasks.providers_health_check", "schedule": 300.0},
+    "usage-rollup": {"task": "adminpanel.tasks.usage_rollup", "schedule": crontab(minute=10, hour=0)},
+    "cache-refresh": {"task": "adminpanel.tasks.caches_refresh", "schedule": crontab(minute=0)},
+}

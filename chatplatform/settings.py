@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 # hook) and the session/auth/message layers only serve the Django admin; see api/middleware.py.
 MIDDLEWARE = [
     "chatplatform.api.middleware.request_context_middleware",
+    "adminpanel.request_log.request_log_middleware",
     "chatplatform.api.middleware.SecurityMiddleware",
     "chatplatform.api.middleware.StreamingAwareGZipMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -397,6 +398,19 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_JSON = env.bool("LOG_JSON", default=False)
+# The application log as JSON lines (rotated), read by GET /api/v1/admin/logs across workers;
+# without it that route shows this worker's recent records (an in-memory ring).
+LOG_FILE = env.str("LOG_FILE", default="")
+LOG_FILE_MAX_BYTES = 5 * 1024 * 1024
+
+# --- Request log and maintenance (adminpanel) ---------------------------------------------------
+REQUEST_LOG_ENABLED = True
+REQUEST_LOG_RETENTION_DAYS = env.int("REQUEST_LOG_RETENTION_DAYS", default=30)
+REQUEST_LOG_BATCH_SIZE = 50  # rows per insert
+REQUEST_LOG_FLUSH_SECONDS = 5.0  # or sooner, when the oldest buffered row is this old
+REQUEST_LOG_BACKGROUND = True  # tests flush by hand
+# Conversations untouched this long are deleted by the prune_conversations task (0: never).
+CONVERSATION_RETENTION_DAYS = env.int("CONVERSATION_RETENTION_DAYS", default=0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -420,12 +434,21 @@ LOGGING = {
             "formatter": "json" if LOG_JSON else "plain",
             "filters": ["request_id", "redact"],
         },
+        **({"file": {
+            # JSON lines shared by every worker process: what GET /api/v1/admin/logs reads.
+            "class": "logging.handlers.RotatingFileHandler",
+            "filename": LOG_FILE,
+            "maxBytes": LOG_FILE_MAX_BYTES,
+            "backupCount": 3,
+            "formatter": "json",
+            "filters": ["request_id", "redact"],
+        }} if LOG_FILE else {}),
         "memory": {
             "class": "chatplatform.api.logging.RecentLogsHandler",
             "filters": ["request_id", "redact"],
         },
     },
-    "root": {"handlers": ["console", "memory"], "level": LOG_LEVEL},
+    "root": {"handlers": ["console", "memory", *(["file"] if LOG_FILE else [])], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "django.request": {"level": "ERROR"},

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, 
 
 from accounts.urls import auth_urlpatterns, team_urlpatterns, user_urlpatterns
 from adminpanel import apis as adminpanel_apis
+from adminpanel.dashboard import usage_view
 from support.urls import root_urlpatterns as support_root_urlpatterns
 
 api_v1 = [
@@ -17,6 +18,7 @@ api_v1 = [
     path("", include("providers.urls")),
     path("", include("chats.urls")),
     path("", include("chats.urls_stream")),
+    path("", include("adminpanel.urls")),
     path("", include("support.urls")),  # after users/: /users/profile wins over /users/{user_id}
 ]
 
@@ -28,5 +30,6 @@ urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),
     path("redoc", SpectacularRedocView.as_view(url_name="openapi-schema"), name="redoc"),
+    path("admin/usage/", admin.site.admin_view(usage_view), name="admin-usage"),
     path("admin/", admin.site.urls),
 ]

@@ -130,3 +130,47 @@ def test_worker_embeds_faqs_created_and_edited_through_the_api(worker, make_user
 
     text = worker.read_text()
     assert text.count("Task support.tasks.faq_embed[") >= 2 and "succeeded" in text
+
+
+@pytest.fixture
+def retention_env(monkeypatch) -> None:
+    """Retention settings the worker process reads from its environment (set before it starts)."""
+    monkeypatch.setenv("REQUEST_LOG_RETENTION_DAYS", "7")
+    monkeypatch.setenv("CONVERSATION_RETENTION_DAYS", "30")
+
+
+def test_worker_runs_the_maintenance_tasks_enqueued_by_the_operator_route(retention_env, worker, make_user,
+                                                                         settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from adminpanel.models import RequestLog
+    from chats.models import Conversation
+
+    settings.ADMIN_SECRET_KEY = "worker-maintenance-secret-0123456789"
+    owner = make_user("owner")
+    stale_log = RequestLog.objects.create(request_id="stale", route="/x", path="/x", method="GET", status=200,
+                                          duration_ms=1)
+    RequestLog.objects.filter(pk=stale_log.pk).update(created_at=timezone.now() - timedelta(days=8))
+    stale = Conversation.objects.create(user=owner, title="stale")
+    Conversation.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - timedelta(days=40))
+    fresh = Conversation.objects.create(user=owner, title="fresh")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {settings.ADMIN_SECRET_KEY}")
+
+    names = ["cleanup_logs", "prune_conversations", "refresh_cache", "usage_rollup"]
+    for name in names:
+        response = client.post(f"/api/v1/admin/system/maintenance?task={name}")
+        assert response.status_code == 202, response.content
+        assert response.json()["status"] == "queued" and response.json()["result"] is None
+
+    _wait_for(lambda: not RequestLog.objects.filter(pk=stale_log.pk).exists(), timeout=TASK_SECONDS,
+              what="cleanup_logs to prune the stale request-log row", log=worker)
+    _wait_for(lambda: not Conversation.objects.filter(pk=stale.pk).exists(), timeout=TASK_SECONDS,
+              what="prune_conversations to delete the stale conversation", log=worker)
+    assert Conversation.objects.filter(pk=fresh.pk).exists()
+    _wait_for(lambda: worker.read_text().count("Task adminpanel.tasks.maintenance_run[") >= 2 * len(names)
+              and worker.read_text().count("succeeded") >= len(names),
+              timeout=TASK_SECONDS, what="every maintenance task to succeed", log=worker)
+    assert "raised" not in worker.read_text()
