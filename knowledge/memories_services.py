@@ -3,9 +3,12 @@ store facts extracted from a chat turn (deduplicated by similarity)."""
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 import numpy as np
+from asgiref.sync import async_to_sync
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -14,6 +17,11 @@ from chatplatform.api.exceptions import AppError
 from knowledge.memories_selectors import memory_search
 from knowledge.models import Memory
 from providers import embeddings
+from providers import services as provider_services
+from providers.adapters.base import ChatMessage
+from providers.params import GenerationParams
+
+logger = logging.getLogger(__name__)
 
 MAX_MEMORIES = 10_000  # per user
 DUPLICATE_SIMILARITY = 0.9  # an extracted fact this close to an existing memory is not stored again
@@ -70,3 +78,54 @@ def memories_store_extracted(*, user, facts: list[str], metadata: dict[str, Any]
         except AppError:
             break  # the user's limit is reached
     return stored
+
+
+# --- extraction from a chat turn ----------------------------------------------------------------
+
+EXTRACTION_SYSTEM = (
+    "You extract durable facts about the user from one exchange of a conversation: stable preferences, "
+    "personal details, goals and circumstances worth remembering in later conversations. Ignore small "
+    "talk, one-off requests and anything about the assistant. Answer with a JSON array of short "
+    "third-person strings (e.g. [\"User prefers dark mode\"]) and nothing else; [] when there is none."
+)
+MAX_EXTRACTED_FACTS = 10
+MAX_FACT_CHARS = 500
+MAX_EXCHANGE_CHARS = 8000
+
+
+def parse_facts(text: str) -> list[str]:
+    """The strings of the first JSON array in ``text`` (a model may wrap it in prose or a code fence)."""
+    start, end = text.find("["), text.rfind("]")
+    if start < 0 or end <= start:
+        return []
+    try:
+        value = json.loads(text[start:end + 1])
+    except ValueError:
+        return []
+    if not isinstance(value, list):
+        return []
+    facts = [v.strip()[:MAX_FACT_CHARS] for v in value if isinstance(v, str) and v.strip() and "\x00" not in v]
+    return facts[:MAX_EXTRACTED_FACTS]
+
+
+def memories_extract(*, user, user_text: str, reply_text: str, model: str = "", provider: str = "") -> list[Memory]:
+    """Ask the model that answered (else the default) for durable facts in one exchange and store
+    the new ones (see :func:`memories_store_extracted`)."""
+    exchange = f"User: {user_text[:MAX_EXCHANGE_CHARS]}\n\nAssistant: {reply_text[:MAX_EXCHANGE_CHARS]}"
+    call = provider_services.ChatCall(messages=[ChatMessage("user", exchange)], model=model or None,
+                                      provider=provider or None, system=EXTRACTION_SYSTEM,
+                                      params=GenerationParams(temperature=0.0), user=user)
+    result = async_to_sync(provider_services.chat_complete)(call)
+    if result.error is not None:
+        logger.warning("Memory extraction failed: %s", result.error)
+        return []
+    return memories_store_extracted(user=user, facts=parse_facts(result.text), metadata={"extracted": True})
+
+
+def memories_extract_later(*, user_id: int, user_text: str, reply_text: str, model: str = "",
+                           provider: str = "") -> None:
+    """Enqueue :func:`memories_extract` (a Celery task) once the current transaction commits."""
+    from knowledge.tasks import memories_extract as task
+
+    transaction.on_commit(lambda: task.delay(user_id=user_id, user_text=user_text, reply_text=reply_text,
+                                             model=model, provider=provider), robust=True)
