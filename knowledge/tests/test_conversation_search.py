@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from chats.models import Conversation, Message
 from chats.search import MESSAGE_INDEX
+from knowledge.fulltext import matching
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +95,8 @@ def test_the_index_is_the_vendors():
         else:
             cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [MESSAGE_INDEX.name])
             assert "gin" in cursor.fetchone()[0].lower()
+            # The search repeats the index's expression, so the GIN index can serve it.
+            sql, params = matching(Message.objects.all(), MESSAGE_INDEX, "mountains").query.sql_with_params()
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + sql, params)
+            assert MESSAGE_INDEX.name in "\n".join(row[0] for row in cursor.fetchall())
