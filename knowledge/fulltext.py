@@ -55,23 +55,32 @@ class TextIndex:
         return [f"DROP INDEX IF EXISTS {self.name}"]
 
     def sqlite_install(self) -> list[str]:
+        # An FTS5 table (row_id, body) and a map of row id -> FTS rowid, so the triggers find a
+        # row's FTS entry by the map's primary key instead of scanning the FTS table.
         t, c, pk, fts = self.table, self.column, self.pk, self.name
+        rows = f"{fts}_rows"
         return [
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(row_id UNINDEXED, body, "
             "tokenize='porter unicode61')",
+            f"CREATE TABLE IF NOT EXISTS {rows} (row_id TEXT PRIMARY KEY, fts_rowid INTEGER NOT NULL)",
             f"INSERT INTO {fts} (row_id, body) SELECT {pk}, {c} FROM {t}",
+            f"INSERT INTO {rows} (row_id, fts_rowid) SELECT row_id, rowid FROM {fts}",
             f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {t} BEGIN "
-            f"INSERT INTO {fts} (row_id, body) VALUES (new.{pk}, new.{c}); END",
+            f"INSERT INTO {fts} (row_id, body) VALUES (new.{pk}, new.{c}); "
+            f"INSERT OR REPLACE INTO {rows} (row_id, fts_rowid) VALUES (new.{pk}, last_insert_rowid()); END",
             f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {t} BEGIN "
-            f"DELETE FROM {fts} WHERE row_id = old.{pk}; END",
+            f"DELETE FROM {fts} WHERE rowid = (SELECT fts_rowid FROM {rows} WHERE row_id = old.{pk}); "
+            f"DELETE FROM {rows} WHERE row_id = old.{pk}; END",
             f"CREATE TRIGGER IF NOT EXISTS {fts}_au AFTER UPDATE OF {c} ON {t} BEGIN "
-            f"DELETE FROM {fts} WHERE row_id = old.{pk}; "
-            f"INSERT INTO {fts} (row_id, body) VALUES (new.{pk}, new.{c}); END",
+            f"DELETE FROM {fts} WHERE rowid = (SELECT fts_rowid FROM {rows} WHERE row_id = old.{pk}); "
+            f"DELETE FROM {rows} WHERE row_id = old.{pk}; "
+            f"INSERT INTO {fts} (row_id, body) VALUES (new.{pk}, new.{c}); "
+            f"INSERT OR REPLACE INTO {rows} (row_id, fts_rowid) VALUES (new.{pk}, last_insert_rowid()); END",
         ]
 
     def sqlite_uninstall(self) -> list[str]:
         return [f"DROP TRIGGER IF EXISTS {self.name}_{s}" for s in ("ai", "ad", "au")] + [
-            f"DROP TABLE IF EXISTS {self.name}"]
+            f"DROP TABLE IF EXISTS {self.name}", f"DROP TABLE IF EXISTS {self.name}_rows"]
 
 
 class _VendorSQL(migrations.operations.base.Operation):

@@ -100,3 +100,32 @@ def test_the_index_is_the_vendors():
             cursor.execute("SET LOCAL enable_seqscan = off")
             cursor.execute("EXPLAIN " + sql, params)
             assert MESSAGE_INDEX.name in "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_the_sqlite_index_follows_every_change(user):
+    """Inserts, updates and deletes keep the FTS5 table and its row map in step (SQLite only)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's FTS5 table")
+    conversation = _conversation(user, "T", *[("user", f"note number {i} about kayaks") for i in range(5)])
+    messages = list(conversation.messages.order_by("created_at"))
+    messages[1].content = "nothing here"
+    messages[1].save()
+    messages[3].delete()
+
+    def count(sql: str) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchone()[0]
+
+    fts = MESSAGE_INDEX.name
+    assert count(f"SELECT count(*) FROM {fts}") == count(f"SELECT count(*) FROM {fts}_rows") == 4
+    assert count(f"SELECT count(*) FROM {fts} JOIN {fts}_rows r ON r.fts_rowid = {fts}.rowid "
+                 f"AND r.row_id = {fts}.row_id") == 4
+    found = {m.id for m in message_search_ids(user, "kayaks")}
+    assert found == {messages[0].id, messages[2].id, messages[4].id}
+
+
+def message_search_ids(user, query: str):
+    from chats.search import message_search
+
+    return message_search(user=user, query=query)
