@@ -113,3 +113,17 @@ def test_invalid_search_patch_and_list_queries(auth_client, minilm):
 def test_anonymous_callers_are_refused(api_client):
     assert api_client.get(URL).status_code == 401
     assert api_client.post(f"{URL}/search", {"query": "x"}, format="json").status_code == 401
+
+
+def test_importance_and_recency_break_ties_of_equal_meaning(auth_client, user, minilm):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    low = _create(auth_client, "Prefers tea over coffee", importance_score=0.1)
+    high = _create(auth_client, "Prefers tea over coffee", importance_score=0.9)
+    old = _create(auth_client, "Prefers tea over coffee", importance_score=0.9)
+    Memory.objects.filter(id=old["id"]).update(updated_at=timezone.now() - timedelta(days=365))
+    results = auth_client.post(f"{URL}/search", {"query": "tea or coffee?"}, format="json").json()["results"]
+    assert [r["id"] for r in results] == [high["id"], old["id"], low["id"]]
+    assert results[0]["similarity"] == pytest.approx(results[2]["similarity"], abs=1e-5)
