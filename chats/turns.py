@@ -118,7 +118,8 @@ async def turn_begin(caller: Caller, turn: Turn) -> streaming.Reply:
 
 
 def _prepare(caller: Caller, turn: Turn) -> _Prepared:
-    profile = profile_of(caller.credential) or CredentialProfile()
+    imposed = profile_of(caller.credential)
+    profile = imposed or CredentialProfile()
     prefs = (getattr(caller.user, "preferences", None) or {}) if caller.authenticated else {}
     with transaction.atomic():
         conversation = _conversation(caller, turn)
@@ -128,7 +129,9 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
             model, provider = provider_selectors.anonymous_model(model), None
         system = (profile.system_prompt or turn.system or stored.get("system_prompt") or prefs.get("system_prompt")
                   or None)
-        blocks = _knowledge(caller, turn, prefs)
+        # A credential with a profile (a chatbot's key) chats for others: its owner's memories stay out.
+        personal = imposed is None
+        blocks = _knowledge(caller, turn, prefs) if personal else []
         call = provider_services.ChatCall(
             messages=_history(turn, conversation), model=model, provider=provider,
             system=knowledge_selectors.render(system, blocks),
@@ -153,7 +156,7 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
                                                          for i in b.sources])
         return _Prepared(conversation, _user_message(turn, conversation), stream,
                          metadata=knowledge_selectors.sources_metadata(blocks),
-                         extract=bool(prefs.get("memory_extraction")))
+                         extract=personal and bool(prefs.get("memory_extraction")))
 
 
 def _knowledge(caller: Caller, turn: Turn, prefs: dict) -> list[knowledge_selectors.ContextBlock]:

@@ -120,3 +120,23 @@ def test_stateless_gateway_calls_use_no_memories(openai_configured, user, memori
     assert response.status_code == 200, response.content
     assert openai_configured.calls[-1].body["messages"][-1]["content"] == "What meat dish should I cook for dinner?"
     assert "vegetarian" not in _system(openai_configured)
+
+
+def test_a_chatbot_key_never_gets_its_owners_memories(openai_configured, user, memories):
+    """A chatbot's key chats for the chatbot's visitors: the owner's memories stay out, and their
+    messages are not extracted into the owner's memories."""
+    from rest_framework.test import APIClient
+
+    from accounts.services import user_update_preferences
+    from support.services import chatbot_api_key_create, chatbot_create
+
+    user_update_preferences(user=user, preferences={"memory_extraction": True})
+    bot = chatbot_create(owner=user, name="Help bot", system_prompt="You are the help bot.")
+    raw = chatbot_api_key_create(chatbot=bot)[1]
+    openai_configured.push(Step(text="Soup."))
+    response = APIClient().post(URL, {"message": "What meat dish should I cook for dinner?"}, format="json",
+                                HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 200, response.content
+    assert _system(openai_configured) == "You are the help bot."
+    assert len(openai_configured.calls) == 1  # no extraction call
+    assert "memory_ids" not in Message.objects.get(id=response.json()["message_id"]).metadata
