@@ -74,7 +74,8 @@ def test_other_users_messages_never_appear(auth_client, make_user, tokens_for, c
 
 
 @pytest.mark.parametrize("params, field", [({}, "q"), ({"q": "x" * 501}, "q"), ({"q": "a", "limit": 0}, "limit"),
-                                           ({"q": "a", "sort": "x"}, "sort"), ({"q": "a", "role": "robot"}, "role")])
+                                           ({"q": "a", "sort": "x"}, "sort"), ({"q": "a", "role": "robot"}, "role"),
+                                           ({"q": "dark\x00mode"}, "q")])
 def test_bad_queries_are_4xx(auth_client, params, field):
     response = auth_client.get("/api/v1/chats/search", params)
     assert response.status_code == 422 and field in response.json()["details"]
