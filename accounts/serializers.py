@@ -177,6 +177,10 @@ class PreferencesSerializer(serializers.Serializer):
     default_provider = serializers.CharField(max_length=50, required=False)
     system_prompt = fields.TextField(max_length=8000, required=False, allow_blank=True)
     timezone = serializers.CharField(max_length=64, required=False)
+    use_memories = serializers.BooleanField(
+        required=False, help_text="Your memories join the chat context (default: on when you have any).")
+    memory_extraction = serializers.BooleanField(
+        required=False, help_text="After each reply, durable facts are extracted as memories (default: off).")
 
     def validate(self, attrs):
         unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)

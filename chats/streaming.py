@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,6 +58,8 @@ class Reply:
     counter: list[int] = field(default_factory=lambda: [0])
     cancelled: bool = False  # asked to stop (possibly before the generation task got going)
     pump: asyncio.Task | None = None  # the provider stream being read; cancelling it stops generation
+    metadata: dict = field(default_factory=dict)  # kept on the saved reply (e.g. the memory ids used)
+    after_saved: Callable[[Message | None, Message], None] | None = None  # sync; once the reply is saved
 
     @property
     def model(self) -> str:
@@ -87,11 +89,15 @@ class Reply:
 _running: dict[str, Reply] = {}
 
 
-async def start(*, conversation: Conversation | None, user_message: Message | None, stream: ChatStream) -> Reply:
+async def start(*, conversation: Conversation | None, user_message: Message | None, stream: ChatStream,
+                metadata: dict | None = None,
+                after_saved: Callable[[Message | None, Message], None] | None = None) -> Reply:
     """Start generating the reply that ``stream`` (planned by the turn) produces. Provider
-    failures arrive as an ``error`` event; the reply is saved at the end (in a conversation)."""
+    failures arrive as an ``error`` event; the reply is saved at the end (in a conversation),
+    with ``metadata``, and then ``after_saved(user_message, reply)`` runs (in a thread)."""
     stream.defer_usage = True  # the terminal event goes out first; usage is written right after
-    reply = Reply(stream_id=new_id("msg"), conversation=conversation, user_message=user_message, stream=stream)
+    reply = Reply(stream_id=new_id("msg"), conversation=conversation, user_message=user_message, stream=stream,
+                  metadata=dict(metadata or {}), after_saved=after_saved)
     _running[reply.stream_id] = reply
     # Published before the task starts, so a reader attaching right away finds the stream.
     await _publish(reply, "start", conversation_id=conversation.id if conversation else None,
@@ -167,8 +173,13 @@ async def _generate(reply: Reply) -> None:
         await _publish(reply, "error", code=error.code, message=error.message,
                        status_code=error.status_code, **common)
     else:
-        await _publish(reply, "done", **common)
+        await _publish(reply, "done", **common, **({"metadata": reply.metadata} if reply.metadata else {}))
     _running.pop(reply.stream_id, None)
+    if message is not None and reply.after_saved is not None:
+        try:
+            await sync_to_async(reply.after_saved)(reply.user_message, message)
+        except Exception:  # a follow-up (e.g. memory extraction) never fails the reply
+            logger.exception("After-save hook of %s failed", reply.stream_id)
     if reply.stream.usage_task is not None:
         await reply.stream.usage_task
     await sync_to_async(_release_connection)()
@@ -213,7 +224,8 @@ async def _save(reply: Reply, *, status: str, content: str, error: AppError | No
             completion_tokens=result.usage.completion_tokens if final else 0,
             cost=result.cost if final else 0, latency_ms=result.latency_ms if final else 0.0,
             finish_reason=finish_reason, status=status, error_code=error.code if error else "",
-            metadata={"usage_estimated": result.usage.estimated} if final else {"snapshot": True},
+            metadata={**reply.metadata, **({"usage_estimated": result.usage.estimated} if final
+                                           else {"snapshot": True})},
             tool_calls=[asdict(c) for c in result.tool_calls] if final else [],
         )
         reply.saved_final = final

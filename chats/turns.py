@@ -28,6 +28,8 @@ from accounts.models import ApiKey
 from chatplatform.api.exceptions import AppError
 from chats import selectors, services, streaming
 from chats.models import Conversation, Message
+from knowledge import memories_services
+from knowledge import selectors as knowledge_selectors
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 from providers.adapters.base import ChatMessage
@@ -102,18 +104,22 @@ class _Prepared:
     conversation: Conversation | None
     user_message: Message | None
     stream: provider_services.ChatStream
+    metadata: dict[str, Any] = field(default_factory=dict)  # the reply's (e.g. the memory ids used)
+    extract: bool = False  # extract memories from this exchange once the reply is saved
 
 
 async def turn_begin(caller: Caller, turn: Turn) -> streaming.Reply:
     """Check, save and start one turn (see the module docstring). 4xx before anything is saved;
     provider failures arrive later as the reply's ``error`` event."""
     prepared = await sync_to_async(_prepare)(caller, turn)
+    after = _extract_memories(caller.user) if prepared.extract else None
     return await streaming.start(conversation=prepared.conversation, user_message=prepared.user_message,
-                                 stream=prepared.stream)
+                                 stream=prepared.stream, metadata=prepared.metadata, after_saved=after)
 
 
 def _prepare(caller: Caller, turn: Turn) -> _Prepared:
-    profile = profile_of(caller.credential) or CredentialProfile()
+    imposed = profile_of(caller.credential)
+    profile = imposed or CredentialProfile()
     prefs = (getattr(caller.user, "preferences", None) or {}) if caller.authenticated else {}
     with transaction.atomic():
         conversation = _conversation(caller, turn)
@@ -121,10 +127,14 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
         model, provider = _choice(turn, profile, stored, prefs)
         if not caller.authenticated:
             model, provider = provider_selectors.anonymous_model(model), None
+        system = (profile.system_prompt or turn.system or stored.get("system_prompt") or prefs.get("system_prompt")
+                  or None)
+        # A credential with a profile (a chatbot's key) chats for others: its owner's memories stay out.
+        personal = imposed is None
+        blocks = _knowledge(caller, turn, prefs) if personal else []
         call = provider_services.ChatCall(
             messages=_history(turn, conversation), model=model, provider=provider,
-            system=profile.system_prompt or turn.system or stored.get("system_prompt") or prefs.get("system_prompt")
-            or None,
+            system=knowledge_selectors.render(system, blocks),
             params=turn.params, endpoint=profile.endpoint,
             fallback=caller.authenticated and profile.endpoint is None,  # anonymous: public models only
             user=caller.user if caller.authenticated else None,
@@ -142,7 +152,40 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
             new = turn.new or NewConversation(id=turn.conversation_id)
             conversation = services.conversation_start(user=caller.user, conversation_id=new.id,
                                                        history=new.history, **new.fields)
-        return _Prepared(conversation, _user_message(turn, conversation), stream)
+        memories_services.memories_mark_used(memory_ids=[i for b in blocks if b.kind == "memory_ids"
+                                                         for i in b.sources])
+        return _Prepared(conversation, _user_message(turn, conversation), stream,
+                         metadata=knowledge_selectors.sources_metadata(blocks),
+                         extract=personal and bool(prefs.get("memory_extraction")))
+
+
+def _knowledge(caller: Caller, turn: Turn, prefs: dict) -> list[knowledge_selectors.ContextBlock]:
+    """Memories (and other knowledge) for a conversation turn of a signed-in user; stateless
+    gateway calls get none (their clients send their own context)."""
+    if not caller.authenticated or turn.stateless:
+        return []
+    return knowledge_selectors.turn_context(user=caller.user, text=_user_text(turn), preferences=prefs)
+
+
+def _user_text(turn: Turn) -> str:
+    """The text of the user message this turn answers ("" for tool results alone)."""
+    if turn.text is not None:
+        return turn.text
+    if turn.reply_to is not None:
+        return turn.reply_to.content
+    return next((m.content for m in reversed(turn.inputs) if m.role == "user"), "")
+
+
+def _extract_memories(user):
+    """After a complete reply is saved: a Celery task (enqueued on commit) extracts durable facts."""
+    def after(user_message: Message | None, reply: Message) -> None:
+        if (user_message is None or user_message.role != Message.Role.USER
+                or reply.status != Message.Status.COMPLETE or not reply.content.strip()):
+            return
+        memories_services.memories_extract_later(user_id=user.pk, user_text=user_message.content,
+                                               reply_text=reply.content, model=reply.model,
+                                               provider=reply.provider)
+    return after
 
 
 def _stored(conversation: Conversation | None, turn: Turn) -> dict[str, Any]:

@@ -7,7 +7,7 @@ Included at the /api/v1 root, so ``users/conversations/analytics`` is /api/v1/us
 
 from django.urls import path
 
-from chats import apis, turn_apis
+from chats import apis, search_apis, turn_apis
 
 _message_routes = [
     ("messages", apis.MessageListApi, "messages"),
@@ -25,12 +25,14 @@ urlpatterns = [
       for suffix, view, name in _message_routes],
     # seeds 000 and 003 (one response serves both: see docs/compat.md)
     path("chat/conversations", apis.ConversationListApi.as_view(), name="chat-conversations"),
+    path("chat/conversations/search", search_apis.ConversationSearchApi.as_view(), name="chat-conversations-search"),
     path("chat/conversations/<str:conversation_id>", apis.ConversationReadApi.as_view(),
          name="chat-conversations-detail"),
     path("users/conversations/analytics", apis.AnalyticsApi.as_view(), name="users-conversation-analytics"),
     # seed 004
     path("chats", apis.ChatListApi.as_view(), name="chats"),
     path("chats/import", apis.ImportApi.as_view(), name="chats-import"),
+    path("chats/search", search_apis.ChatSearchApi.as_view(), name="chats-search"),
     path("chats/<str:chat_id>", apis.ChatDetailApi.as_view(), name="chats-detail"),
     path("chats/<str:chat_id>/export", apis.ExportApi.as_view(), name="chats-export"),
     *[path(f"chats/<str:chat_id>/{suffix}", view.as_view(), name=f"chats-{name}")

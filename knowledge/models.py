@@ -1,0 +1,44 @@
+"""Knowledge: memories (durable facts about a user, embedded for semantic search)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from chatplatform.api.ids import PublicIdField
+
+
+class Memory(models.Model):
+    """A fact, preference or note about its owner, with its MiniLM embedding (384 float32, raw bytes)."""
+
+    class Type(models.TextChoices):
+        """Common types; any short lowercase slug is accepted."""
+
+        GLOBAL = "global"
+        PREFERENCE = "preference"
+        FACT = "fact"
+
+    id = PublicIdField(prefix="mem")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memories")
+    content = models.TextField()
+    memory_type = models.CharField(max_length=50, default=Type.GLOBAL)
+    importance_score = models.FloatField(default=0.5)
+    metadata = models.JSONField(default=dict, blank=True)
+    embedding = models.BinaryField(default=b"", blank=True)
+    source = models.CharField(max_length=20, default="user", help_text="user, or extracted (from a chat turn).")
+    use_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "memory_type", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(importance_score__gte=0, importance_score__lte=1),
+                                   name="memory_importance_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.content[:60]

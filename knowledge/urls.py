@@ -1,0 +1,11 @@
+"""Knowledge routes (seed 004), included at the /api/v1 root."""
+
+from django.urls import path
+
+from knowledge import memories_apis
+
+urlpatterns = [
+    path("memories", memories_apis.MemoryListApi.as_view(), name="memories"),
+    path("memories/search", memories_apis.MemorySearchApi.as_view(), name="memories-search"),
+    path("memories/<str:memory_id>", memories_apis.MemoryDetailApi.as_view(), name="memories-detail"),
+]
