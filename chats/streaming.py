@@ -214,6 +214,7 @@ async def _save(reply: Reply, *, status: str, content: str, error: AppError | No
             finish_reason=finish_reason, status=status, error_code=error.code if error else "",
             metadata={"usage_estimated": result.usage.estimated} if final else {"snapshot": True},
             tool_calls=[asdict(c) for c in result.tool_calls] if final else [],
+            final=final,
         )
         reply.saved_final = final
         return message
