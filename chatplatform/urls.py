@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("knowledge.urls")),
     path("", include("chats.urls")),
     path("", include("chats.urls_stream")),
+    path("", include("knowledge.webhooks_urls")),
     path("", include("adminpanel.urls")),
     path("", include("support.urls")),  # after users/: /users/profile wins over /users/{user_id}
 ]

@@ -13,6 +13,7 @@ from django.utils import timezone
 from chatplatform.api.exceptions import AppError
 from chats import selectors
 from chats.models import Conversation, Message
+from knowledge import webhooks
 from providers.adapters.base import ChatMessage
 
 TITLE_LENGTH = 60
@@ -41,7 +42,24 @@ def conversation_create(*, user, conversation_id: str | None = None, **fields: A
         if Conversation.objects.filter(id=conversation_id).exists():
             raise AppError("Conversation not found.", status_code=404)
         values["id"] = conversation_id
-    return Conversation.objects.create(user=user, **values)
+    conversation = Conversation.objects.create(user=user, **values)
+    webhooks.emit(user, "chat.created", _chat_event(conversation))
+    return conversation
+
+
+def _chat_event(conversation: Conversation) -> dict[str, Any]:
+    return {"id": conversation.id, "title": conversation.title, "model": conversation.model,
+            "created_at": conversation.created_at.isoformat().replace("+00:00", "Z")}
+
+
+def _message_event(conversation: Conversation, message: Message) -> None:
+    """``message.created`` for a message saved live (user, tool result, the assistant's final reply)."""
+    webhooks.emit(conversation.user_id, "message.created", {
+        "id": message.id, "chat_id": conversation.id, "role": message.role, "content": message.content,
+        "status": message.status, "model": message.model,
+        "parent_message_id": message.parent_id,
+        "created_at": message.created_at.isoformat().replace("+00:00", "Z"),
+    })
 
 
 @transaction.atomic
@@ -95,7 +113,9 @@ def conversation_update(*, conversation: Conversation, **fields: Any) -> Convers
 
 @transaction.atomic
 def conversation_delete(*, conversation: Conversation) -> None:
+    user, conversation_id = conversation.user, conversation.id
     conversation.delete()
+    webhooks.emit(user, "chat.deleted", {"id": conversation_id})
 
 
 def _touch(conversation: Conversation, *, leaf: Message) -> None:
@@ -121,6 +141,7 @@ def message_add_user(*, conversation: Conversation, content: str, parent: Messag
         conversation.title = title_from(content)
         Conversation.objects.filter(pk=conversation.pk).update(title=conversation.title)
     _touch(conversation, leaf=message)
+    _message_event(conversation, message)
     return message
 
 
@@ -134,6 +155,7 @@ def message_add(*, conversation: Conversation, message: ChatMessage, parent: Mes
     saved = Message.objects.create(conversation=conversation, parent=parent or conversation.active_leaf,
                                    **message_fields(message))
     _touch(conversation, leaf=saved)
+    _message_event(conversation, saved)
     return saved
 
 
@@ -143,9 +165,10 @@ def message_save_assistant(
     model: str = "", provider: str = "", prompt_tokens: int = 0, completion_tokens: int = 0,
     cost: Decimal = Decimal("0"), latency_ms: float = 0.0, finish_reason: str = "",
     status: str = Message.Status.COMPLETE, error_code: str = "", metadata: dict | None = None,
-    tool_calls: list[dict] | None = None,
+    tool_calls: list[dict] | None = None, final: bool = True,
 ) -> Message:
-    """Save (or, after a disconnect snapshot, complete) the assistant's message."""
+    """Save (or, after a disconnect snapshot, complete) the assistant's message. ``final=False``
+    is such a snapshot; ``message.created`` is sent once, with the final save."""
     values = dict(
         conversation=conversation, parent=parent, role=Message.Role.ASSISTANT, content=content, thinking=thinking,
         model=model, provider=provider, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
@@ -156,6 +179,8 @@ def message_save_assistant(
     message, created = Message.objects.update_or_create(id=message_id, defaults=values)
     if created:
         _touch(conversation, leaf=message)
+    if final:
+        _message_event(conversation, message)
     return message
 
 

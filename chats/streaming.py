@@ -227,6 +227,7 @@ async def _save(reply: Reply, *, status: str, content: str, error: AppError | No
             metadata={**reply.metadata, **({"usage_estimated": result.usage.estimated} if final
                                            else {"snapshot": True})},
             tool_calls=[asdict(c) for c in result.tool_calls] if final else [],
+            final=final,
         )
         reply.saved_final = final
         return message

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from chatplatform.api.exceptions import AppError
+from knowledge import webhooks
 from knowledge.memories_selectors import memory_search
 from knowledge.models import Memory
 from providers import embeddings
@@ -37,9 +38,15 @@ def memory_create(*, user, content: str, memory_type: str = Memory.Type.GLOBAL, 
     if Memory.objects.filter(user=user).count() >= MAX_MEMORIES:
         raise AppError(f"At most {MAX_MEMORIES} memories per user: delete some first.", status_code=409,
                        code="MEMORY_LIMIT")
-    return Memory.objects.create(user=user, content=content, memory_type=memory_type,
-                                 importance_score=importance_score, metadata=metadata or {},
-                                 embedding=_embedding(content), source=source)
+    memory = Memory.objects.create(user=user, content=content, memory_type=memory_type,
+                                   importance_score=importance_score, metadata=metadata or {},
+                                   embedding=_embedding(content), source=source)
+    webhooks.emit_knowledge_events(user=user, memory={
+        "id": memory.id, "content": memory.content, "memory_type": memory.memory_type,
+        "importance_score": memory.importance_score, "metadata": memory.metadata, "source": memory.source,
+        "created_at": memory.created_at.isoformat().replace("+00:00", "Z"),
+    })
+    return memory
 
 
 @transaction.atomic

@@ -1,4 +1,5 @@
-"""Knowledge: memories (durable facts about a user, embedded for semantic search)."""
+"""Knowledge: memories (durable facts about a user, embedded for semantic search); webhooks live in
+:mod:`knowledge.webhook_models` and are re-exported here."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from chatplatform.api.ids import PublicIdField
+from knowledge.webhook_models import Webhook, WebhookDelivery
 
 
 class Memory(models.Model):
@@ -42,3 +44,5 @@ class Memory(models.Model):
 
     def __str__(self) -> str:
         return self.content[:60]
+
+__all__ = ["Memory", "Webhook", "WebhookDelivery"]
