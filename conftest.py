@@ -16,6 +16,9 @@ pytest_plugins = ["providers.tests.fixtures"]
 def _fast_and_isolated(settings):
     # Real hashing is deliberately slow; tests only need it to be a real hash.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests repeat prompts and count upstream calls: the response cache is on only where a test
+    # asks for it (providers/tests/test_response_cache.py).
+    settings.RESPONSE_CACHE_ENABLED = False
     cache.clear()
     # The request log is written by hand in tests (request_log_flush), never by a thread.
     from adminpanel.request_log import request_log_discard

@@ -270,6 +270,7 @@ def main() -> int:
         "OPENAI_API_KEY": "sk-bench-0000", "OPENAI_BASE_URL": f"{mock_url}/v1", "RATE_LIMIT_ENABLED": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost", "WEB_CONCURRENCY": "1", "DEFAULT_PROVIDER": "openai",
         "DEFAULT_MODEL": "gpt-4o-mini",
+        "RESPONSE_CACHE_ENABLED": "false",  # the gateway itself is measured, not cache hits
     }
     if not env.get("DATABASE_URL"):
         env["SQLITE_PATH"] = str(workdir / "bench.sqlite3")

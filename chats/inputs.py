@@ -85,6 +85,8 @@ class CompletionInput(GenerationParamsInput):
     system_prompt = fields.TextField(max_length=COMPLETION_MESSAGE_MAX_CHARS, required=False, allow_blank=True,
                                      allow_null=True, trim_whitespace=False)
     conversation_history = HistoryTurnInput(many=True, required=False, max_length=MAX_HISTORY_ITEMS)
+    cache = serializers.BooleanField(required=False, default=True,
+                                     help_text="false: skip the response cache (as Cache-Control: no-cache).")
 
 
 class ChatCompletionsInput(GenerationParamsInput, ToolParamsInput):
@@ -98,6 +100,8 @@ class ChatCompletionsInput(GenerationParamsInput, ToolParamsInput):
     use_web_grounding = serializers.BooleanField(required=False, default=False)
     use_extended_thinking = serializers.BooleanField(required=False, default=False)
     use_rag = serializers.BooleanField(required=False, default=False)
+    cache = serializers.BooleanField(required=False, default=True,
+                                     help_text="false: skip the response cache (as Cache-Control: no-cache).")
 
     def validate_messages(self, value: list[dict]) -> list[dict]:
         messages = [m["message"] for m in value if m["message"].role != "system"]

@@ -168,7 +168,7 @@ async def _generate(reply: Reply) -> None:
                   latency_ms=round(result.latency_ms, 1), finish_reason=finish_reason,
                   stop_sequence=result.stop_sequence, status=status,
                   parent_message_id=user_message_id, timestamp=timezone.now().isoformat(),
-                  tool_calls=[asdict(c) for c in result.tool_calls])
+                  tool_calls=[asdict(c) for c in result.tool_calls], **cache_fields(reply.stream))
     if error is not None:
         await _publish(reply, "error", code=error.code, message=error.message,
                        status_code=error.status_code, **common)
@@ -183,6 +183,20 @@ async def _generate(reply: Reply) -> None:
     if reply.stream.usage_task is not None:
         await reply.stream.usage_task
     await sync_to_async(_release_connection)()
+
+
+def cache_fields(stream: ChatStream) -> dict:
+    """The response cache's verdict, as the terminal event carries it."""
+    verdict = getattr(stream, "cache", None)
+    if verdict is None:
+        return {"cached": False, "cache_key": None, "similarity_score": None, "cache_status": "BYPASS"}
+    return {"cached": verdict.hit, "cache_key": verdict.key, "similarity_score": verdict.similarity,
+            "cache_status": verdict.status}
+
+
+def _cached_flag(stream: ChatStream) -> dict:
+    verdict = getattr(stream, "cache", None)
+    return {"cached": True, "cache_key": verdict.key} if verdict is not None and verdict.hit else {}
 
 
 def _release_connection() -> None:
@@ -224,8 +238,8 @@ async def _save(reply: Reply, *, status: str, content: str, error: AppError | No
             completion_tokens=result.usage.completion_tokens if final else 0,
             cost=result.cost if final else 0, latency_ms=result.latency_ms if final else 0.0,
             finish_reason=finish_reason, status=status, error_code=error.code if error else "",
-            metadata={**reply.metadata, **({"usage_estimated": result.usage.estimated} if final
-                                           else {"snapshot": True})},
+            metadata={**reply.metadata, **({"usage_estimated": result.usage.estimated, **_cached_flag(reply.stream)}
+                                           if final else {"snapshot": True})},
             tool_calls=[asdict(c) for c in result.tool_calls] if final else [],
             final=final,
         )

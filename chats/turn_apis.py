@@ -186,6 +186,7 @@ async def _answer(request: HttpRequest, caller: Caller, body: dict, turn: Turn, 
         return await replay.replayed(request, stored, headers, lambda stream_id, after: sse.replay_response(
             stream_id, after, request_id=caller.request_id))
     reply = await replay.started(idem, lambda: turn_begin(caller, turn))
+    headers = {**headers, **rest.cache_headers(reply)}
     if not streamed:
         return await rest.respond(reply, idem, build, headers=headers)
     if reply.conversation is None:
@@ -207,7 +208,9 @@ async def _seed001(request: HttpRequest, *, force_stream: bool) -> HttpResponse:
         return await sse.resume(request, caller, *sse.last_event(request))
     body = json_body(request)
     data = validated(CompletionInput, body)
-    return await _answer(request, caller, body, completion_turn(data), streamed=force_stream or data["stream"],
+    turn = completion_turn(data)
+    turn.cache = rest.cache_allowed(request, data)
+    return await _answer(request, caller, body, turn, streamed=force_stream or data["stream"],
                          build=lambda final: formats.completion_body(final, caller.request_id),
                          headers=CACHE_HEADERS)
 
@@ -243,5 +246,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         return await sse.resume(request, caller, *sse.last_event(request))
     body = json_body(request)
     data = validated(ChatCompletionsInput, body)
-    return await _answer(request, caller, body, chat_completions_turn(data), streamed=data["stream"],
+    turn = chat_completions_turn(data)
+    turn.cache = rest.cache_allowed(request, data)
+    return await _answer(request, caller, body, turn, streamed=data["stream"],
                          build=formats.chat_completions_body, headers=CACHE_HEADERS)

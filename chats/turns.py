@@ -30,9 +30,11 @@ from chats import selectors, services, streaming
 from chats.models import Conversation, Message
 from knowledge import memories_services
 from knowledge import selectors as knowledge_selectors
+from providers import cache as response_cache
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 from providers.adapters.base import ChatMessage
+from providers.cache import scope_of
 from providers.images import resolved
 from providers.params import GenerationParams
 from providers.profiles import CredentialProfile, profile_of
@@ -88,6 +90,7 @@ class Turn:
     provider: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
     end_user: str | None = None  # the client's own id for its end user (OpenAI's ``user``), sent upstream
+    cache: bool = False  # the response cache may answer (routes that offer it; off with Cache-Control: no-cache)
 
     @property
     def stateless(self) -> bool:
@@ -146,6 +149,8 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
         if preferred != call.params:
             call.params = preferred
             stream = provider_services.chat_stream(call)
+        stream = response_cache.cached_stream(stream, enabled=turn.cache and not turn.reply_to, scope=scope_of(
+            caller.user if caller.authenticated else None, call.api_key, caller.address))
         if turn.stateless:
             return _Prepared(None, None, stream)
         if conversation is None:

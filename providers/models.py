@@ -159,3 +159,25 @@ class UsageRecord(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["user", "-created_at"]), models.Index(fields=["model", "-created_at"])]
+
+
+class ResponseCacheEntry(models.Model):
+    """One cached reply: its value lives in the Django cache (Redis in production) under ``key``;
+    this row holds what lookups and statistics need across workers and restarts: the owner scope,
+    the context key (model, parameters, system prompt and prior messages), and the MiniLM vector
+    of the last user message (float32 bytes) for the semantic cache."""
+
+    key = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=80, db_index=True)  # "user:<id>", "key:<id>", "ip:<addr>"
+    shared = models.BooleanField(default=False)  # warmed entries answer every caller
+    context_key = models.CharField(max_length=64, db_index=True)
+    model = models.CharField(max_length=100, blank=True)
+    prompt = models.TextField(blank=True)  # the last user message (clear by pattern)
+    vector = models.BinaryField(null=True, blank=True)
+    size_bytes = models.PositiveIntegerField(default=0)
+    hits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.prompt[:40]}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -230,6 +230,9 @@ class ChatStream:
         # answer first and await it after; otherwise it is written before iteration ends.
         self.defer_usage = defer_usage
         self.usage_task: asyncio.Task | None = None
+        # Called with the result once a reply completed without error (the response cache stores it).
+        self.on_success: Callable[[ChatResult], Awaitable[None]] | None = None
+        self.cache: Any = None  # the response cache's verdict for this call (providers.cache.Lookup)
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._run()
@@ -296,6 +299,9 @@ class ChatStream:
                         result.finish_reason = "tool_calls"
                     check_output("".join(text), self.call.params, provider=route.provider.name,
                                  tool_calls=bool(result.tool_calls))
+                    if self.on_success is not None:
+                        result.text, result.thinking = "".join(text), "".join(thinking)
+                        await self.on_success(result)
                     return
                 except _FallBack as fallback:
                     last_error = fallback.error

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from providers import apis, team_apis
+from providers import apis, cache_apis, team_apis
 
 urlpatterns = [
     path("models", apis.ModelListApi.as_view(), name="models"),
@@ -14,6 +14,10 @@ urlpatterns = [
     path("gemini/test", apis.GeminiTestApi.as_view(), name="gemini-test"),
     path("gemini/configure", apis.GeminiConfigureApi.as_view(), name="gemini-configure"),
     path("gemini/health", apis.GeminiHealthApi.as_view(), name="gemini-health"),
+    path("cache/stats", cache_apis.CacheStatsApi.as_view(), name="cache-stats"),
+    path("cache/warm", cache_apis.CacheWarmApi.as_view(), name="cache-warm"),
+    path("cache/warm/<str:task_id>", cache_apis.CacheWarmStatusApi.as_view(), name="cache-warm-status"),
+    path("cache/clear", cache_apis.CacheClearApi.as_view(), name="cache-clear"),
     path("teams/<str:team_id>/providers", team_apis.TeamProviderListApi.as_view(), name="team-providers"),
     path("teams/<str:team_id>/providers/<slug:name>", team_apis.TeamProviderDetailApi.as_view(),
          name="team-provider"),

@@ -54,8 +54,9 @@ def completion_body(final: dict, request_id: str) -> dict:
     """The answer of ``POST /chat/completion`` (seed 001)."""
     return {
         "response": final["content"], "model": final["model"], "provider": final["provider"],
-        "request_id": request_id, "timestamp": iso(final.get("timestamp")), "cached": False,
-        "cache_key": None, "similarity_score": None, "finish_reason": final["finish_reason"],
+        "request_id": request_id, "timestamp": iso(final.get("timestamp")),
+        "cached": bool(final.get("cached")), "cache_key": final.get("cache_key"),
+        "similarity_score": final.get("similarity_score"), "finish_reason": final["finish_reason"],
         "usage": usage(final),
     }
 
@@ -102,6 +103,7 @@ def sse_finished(event: dict, request_id: str) -> dict:
         "finished": True, "usage": usage(event), "response": event.get("content", ""), "model": event.get("model", ""),
         "provider": event.get("provider", ""), "finish_reason": event.get("finish_reason", ""),
         "status": event.get("status", ""), "stream_id": event["stream_id"], "request_id": request_id,
+        "cached": bool(event.get("cached")),
     }
     if event.get("conversation_id"):
         data.update(id=event.get("message_id") or event["stream_id"], chat_id=event["conversation_id"],
@@ -236,8 +238,8 @@ class EnvelopeFrames(Frames):
                 "data": {"chunk": event["text"], "index": event["index"], "finished": False}}
 
     def done(self, event: dict) -> dict:
-        data = {"response": event["content"], "model": event["model"], "usage": usage(event), "cached": False,
-                "finish_reason": event["finish_reason"], "cancelled": event["status"] == "incomplete"}
+        data = {"response": event["content"], "model": event["model"], "usage": usage(event),
+                "cached": bool(event.get("cached")), "finish_reason": event["finish_reason"], "cancelled": event["status"] == "incomplete"}
         if event.get("conversation_id"):
             data.update(conversation_id=event["conversation_id"], message_id=event["message_id"])
         return {"type": "complete", "id": self.client_id, "event_id": event_id(event), "data": data}

@@ -34,7 +34,7 @@ from chatplatform.api.net import client_ip
 from chats import streaming
 from chats.inputs import MAX_HISTORY_ITEMS
 from chats.openai_inputs import OpenAIMessageInput, ToolParamsInput, split_inputs
-from chats.transports import replay
+from chats.transports import replay, rest
 from chats.transports.formats import assistant_message
 from chats.turns import Caller, Turn, turn_begin
 from providers import embeddings
@@ -312,7 +312,10 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         return await replay.replayed(request, stored, headers, lambda stream_id, after: _openai_stream(
             streaming.reply_events(stream_id, after=after), stream_id=stream_id, include_usage=include_usage,
             request_id=caller.request_id, headers={}))
-    reply = await replay.started(idem, lambda: turn_begin(caller, OpenAIChatInput.turn(data)))
+    turn = OpenAIChatInput.turn(data)
+    turn.cache = rest.cache_allowed(request, {})
+    reply = await replay.started(idem, lambda: turn_begin(caller, turn))
+    headers = rest.cache_headers(reply)
     if data.get("stream"):
         await replay.keep_stream(idem, reply.stream_id)
         response = _openai_stream(streaming.stream_reply(reply), stream_id=reply.stream_id,

@@ -40,3 +40,16 @@ def answer(caller: Caller, turn: Turn, build: Callable[[dict], dict]) -> dict:
         raise AppError(final["message"], status_code=final["status_code"], code=final["code"],
                        details=error_details(final))
     return build(final)  # in the view's thread: the shape may read the database
+
+
+def cache_allowed(request, data: dict) -> bool:
+    """The response cache may answer unless the body says ``"cache": false`` or the request sends
+    ``Cache-Control: no-cache`` (or ``no-store``)."""
+    directives = {d.strip().lower() for d in request.headers.get("Cache-Control", "").split(",")}
+    return bool(data.get("cache", True)) and not directives & {"no-cache", "no-store"}
+
+
+def cache_headers(reply) -> dict[str, str]:
+    """``X-Cache-Status`` of a started reply: HIT, MISS or BYPASS."""
+    verdict = getattr(reply.stream, "cache", None)
+    return {"X-Cache-Status": verdict.status if verdict is not None else "BYPASS"}
