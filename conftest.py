@@ -17,6 +17,9 @@ def _fast_and_isolated(settings):
     # Real hashing is deliberately slow; tests only need it to be a real hash.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
+    from accounts.runtime import runtime_reset_local
+
+    runtime_reset_local()  # runtime settings: nothing left over from another test
 
 
 @pytest.fixture

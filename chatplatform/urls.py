@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("providers.urls")),
     path("", include("chats.urls")),
     path("", include("chats.urls_stream")),
+    path("", include("adminpanel.config_urls")),
     path("", include("support.urls")),  # after users/: /users/profile wins over /users/{user_id}
 ]
 
