@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 # hook) and the session/auth/message layers only serve the Django admin; see api/middleware.py.
 MIDDLEWARE = [
     "chatplatform.api.middleware.request_context_middleware",
+    "chatplatform.api.metrics.metrics_middleware",
     "chatplatform.api.middleware.SecurityMiddleware",
     "chatplatform.api.middleware.StreamingAwareGZipMiddleware",
     "corsheaders.middleware.CorsMiddleware",

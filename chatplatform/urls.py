@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, 
 
 from accounts.urls import auth_urlpatterns, team_urlpatterns, user_urlpatterns
 from adminpanel import apis as adminpanel_apis
+from chatplatform.api.metrics import metrics_view
 from support.urls import root_urlpatterns as support_root_urlpatterns
 
 api_v1 = [
@@ -29,5 +30,6 @@ urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),
     path("redoc", SpectacularRedocView.as_view(url_name="openapi-schema"), name="redoc"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]

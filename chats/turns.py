@@ -28,6 +28,7 @@ from accounts.models import ApiKey
 from chatplatform.api.exceptions import AppError
 from chats import selectors, services, streaming
 from chats.models import Conversation, Message
+from providers import budgets
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 from providers.adapters.base import ChatMessage
@@ -133,16 +134,29 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
         )
         stream = provider_services.chat_stream(call)  # plans and checks (the request's own values)
         preferred = _preferred_params(call.params, prefs, stream)
+        capped = budgets.capped_max_tokens(preferred.max_tokens)  # the operator's cap (runtime setting)
+        if capped != preferred.max_tokens:
+            preferred = replace(preferred, max_tokens=capped)
         if preferred != call.params:
             call.params = preferred
             stream = provider_services.chat_stream(call)
         if turn.stateless:
+            _reserve(caller, stream)
             return _Prepared(None, None, stream)
         if conversation is None:
             new = turn.new or NewConversation(id=turn.conversation_id)
             conversation = services.conversation_start(user=caller.user, conversation_id=new.id,
                                                        history=new.history, **new.fields)
-        return _Prepared(conversation, _user_message(turn, conversation), stream)
+        user_message = _user_message(turn, conversation)
+        _reserve(caller, stream)  # last: a refusal (402/429) rolls the saves back
+        return _Prepared(conversation, user_message, stream)
+
+
+def _reserve(caller: Caller, stream: provider_services.ChatStream) -> None:
+    """Hold the turn's estimated tokens on the caller's limits and budgets (user, API key or
+    chatbot key), settled with the real usage when the reply ends; 429/402 when over."""
+    scopes = budgets.scopes_for(user=caller.user, credential=caller.credential, address=caller.address)
+    stream.call.reservation = budgets.reserve(scopes, provider_services.call_token_estimate(stream.call))
 
 
 def _stored(conversation: Conversation | None, turn: Turn) -> dict[str, Any]:

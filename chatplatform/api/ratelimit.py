@@ -30,6 +30,7 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from chatplatform.api import metrics
 from chatplatform.api.config import setting
 from chatplatform.api.credentials import BEARER, presented
 from chatplatform.api.exceptions import envelope_response, log_unavailable, unavailable_component, unavailable_response
@@ -108,6 +109,7 @@ def _headers(response: HttpResponse, verdict: Verdict) -> HttpResponse:
 
 
 def _refusal(verdict: Verdict) -> HttpResponse:
+    metrics.limit_rejection(kind="requests")
     response = envelope_response(429, "Rate limit exceeded. Slow down and retry later.",
                                  details={"retry_after": verdict.retry_after, "limit": verdict.limit})
     return _headers(response, verdict)
