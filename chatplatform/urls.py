@@ -7,12 +7,14 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, 
 from accounts.urls import auth_urlpatterns, team_urlpatterns, user_urlpatterns
 from adminpanel import apis as adminpanel_apis
 from chatplatform.api.metrics import metrics_view
+from providers.usage_apis import UsageApi
 from support.urls import root_urlpatterns as support_root_urlpatterns
 
 api_v1 = [
     path("health", adminpanel_apis.HealthApi.as_view(), name="health-v1"),
     path("health/detailed", adminpanel_apis.DetailedHealthApi.as_view(), name="health-detailed"),
     path("auth/", include(auth_urlpatterns)),
+    path("users/usage", UsageApi.as_view(), name="users-usage"),
     path("users/", include(user_urlpatterns)),
     path("", include(team_urlpatterns)),
     path("", include("providers.urls")),
