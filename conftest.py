@@ -25,6 +25,9 @@ def _fast_and_isolated(settings):
 
     settings.REQUEST_LOG_BACKGROUND = False
     request_log_discard()
+    from accounts.runtime import runtime_reset_local
+
+    runtime_reset_local()  # runtime settings: nothing left over from another test
     yield
     request_log_discard()
 

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from accounts.models import ApiKey, AuthSession, SsoIdentity, Team, TeamInvitation, TeamMembership, User
+from accounts import runtime
+from accounts.models import ApiKey, AuthSession, RuntimeSetting, SsoIdentity, Team, TeamInvitation, TeamMembership, User
 
 
 @admin.register(User)
@@ -96,3 +97,23 @@ class TeamInvitationAdmin(admin.ModelAdmin):
     list_filter = ["status", "role"]
     search_fields = ["id", "email", "invitee__username", "team__name"]
     raw_id_fields = ["team", "invitee", "invited_by"]
+
+
+@admin.register(RuntimeSetting)
+class RuntimeSettingAdmin(admin.ModelAdmin):
+    """Runtime settings (``accounts.runtime``): a save is effective in every worker within a second."""
+
+    list_display = ["key", "value", "updated_at"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.value = runtime.runtime_validate({obj.key: obj.value})[obj.key]
+        super().save_model(request, obj, form, change)
+        runtime.runtime_refresh()
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        runtime.runtime_refresh()
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        runtime.runtime_refresh()

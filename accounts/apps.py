@@ -6,4 +6,10 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import checks  # noqa: F401  (registers the SSO configuration checks)
+        from accounts import (
+            checks,  # noqa: F401  (registers the SSO configuration checks)
+            runtime,
+        )
+        from chatplatform.api import config
+
+        config.register(runtime.source)

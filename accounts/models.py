@@ -220,3 +220,18 @@ class TeamInvitation(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at <= timezone.now()
+
+
+class RuntimeSetting(models.Model):
+    """An operator's override of one runtime setting (``accounts.runtime``): effective in every
+    worker without a restart; a setting without a row takes its environment default."""
+
+    key = models.CharField(primary_key=True, max_length=64)
+    value = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value!r}"

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 # hook) and the session/auth/message layers only serve the Django admin; see api/middleware.py.
 MIDDLEWARE = [
     "chatplatform.api.middleware.request_context_middleware",
+    "chatplatform.api.metrics.metrics_middleware",
     "adminpanel.request_log.request_log_middleware",
     "chatplatform.api.middleware.SecurityMiddleware",
     "chatplatform.api.middleware.StreamingAwareGZipMiddleware",
@@ -271,6 +272,20 @@ ANONYMOUS_RATE_LIMIT_PER_MINUTE = env.int("ANONYMOUS_RATE_LIMIT_PER_MINUTE", def
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=True)
 # While Redis (the counters) is unreachable: let requests through uncounted (true), or answer 503.
 RATE_LIMIT_FAIL_OPEN = env.bool("RATE_LIMIT_FAIL_OPEN", default=True)
+
+# Token limits and budgets (0: none), per user, per API key and per chatbot key; the defaults of
+# runtime settings an operator changes with PUT /api/v1/admin/system/config or the Django admin.
+TOKENS_PER_MINUTE = env.int("TOKENS_PER_MINUTE", default=0)
+DAILY_TOKEN_BUDGET = env.int("DAILY_TOKEN_BUDGET", default=0)
+MONTHLY_TOKEN_BUDGET = env.int("MONTHLY_TOKEN_BUDGET", default=0)
+DAILY_COST_BUDGET = env.float("DAILY_COST_BUDGET", default=0.0)  # USD
+MONTHLY_COST_BUDGET = env.float("MONTHLY_COST_BUDGET", default=0.0)  # USD
+MAX_TOKENS = env.int("MAX_TOKENS", default=0)  # a cap on any request's max_tokens (0: the model's own)
+# How often a worker looks for runtime-setting changes in the shared cache (seconds).
+RUNTIME_CONFIG_RECHECK_SECONDS = env.float("RUNTIME_CONFIG_RECHECK_SECONDS", default=1.0)
+# Prometheus metrics of several worker processes are shared through files in this directory
+# (prometheus-client's multiprocess mode; ``manage.py serve`` empties it at start). Unset: one process.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 # WebSocket limits: connects per minute (per address when anonymous, seed 001's 5/min; per user
 # otherwise), frames per connection per minute, frame size, generations in flight per socket.
 WS_CONNECTS_PER_MINUTE_ANONYMOUS = env.int("WS_CONNECTS_PER_MINUTE_ANONYMOUS", default=5)

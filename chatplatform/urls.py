@@ -7,12 +7,15 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, 
 from accounts.urls import auth_urlpatterns, team_urlpatterns, user_urlpatterns
 from adminpanel import apis as adminpanel_apis
 from adminpanel.dashboard import usage_view
+from chatplatform.api.metrics import metrics_view
+from providers.usage_apis import UsageApi
 from support.urls import root_urlpatterns as support_root_urlpatterns
 
 api_v1 = [
     path("health", adminpanel_apis.HealthApi.as_view(), name="health-v1"),
     path("health/detailed", adminpanel_apis.DetailedHealthApi.as_view(), name="health-detailed"),
     path("auth/", include(auth_urlpatterns)),
+    path("users/usage", UsageApi.as_view(), name="users-usage"),
     path("users/", include(user_urlpatterns)),
     path("", include(team_urlpatterns)),
     path("", include("providers.urls")),
@@ -21,6 +24,7 @@ api_v1 = [
     path("", include("chats.urls_stream")),
     path("", include("knowledge.webhooks_urls")),
     path("", include("adminpanel.urls")),
+    path("", include("adminpanel.config_urls")),
     path("", include("support.urls")),  # after users/: /users/profile wins over /users/{user_id}
 ]
 
@@ -33,5 +37,6 @@ urlpatterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="swagger-ui"),
     path("redoc", SpectacularRedocView.as_view(url_name="openapi-schema"), name="redoc"),
     path("admin/usage/", admin.site.admin_view(usage_view), name="admin-usage"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]

@@ -31,6 +31,7 @@ from chats.models import Conversation, Message
 from knowledge import memories_services
 from knowledge import selectors as knowledge_selectors
 from providers import cache as response_cache
+from providers import budgets
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 from providers.adapters.base import ChatMessage
@@ -146,12 +147,16 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
         )
         stream = provider_services.chat_stream(call)  # plans and checks (the request's own values)
         preferred = _preferred_params(call.params, prefs, stream)
+        capped = budgets.capped_max_tokens(preferred.max_tokens)  # the operator's cap (runtime setting)
+        if capped != preferred.max_tokens:
+            preferred = replace(preferred, max_tokens=capped)
         if preferred != call.params:
             call.params = preferred
             stream = provider_services.chat_stream(call)
         stream = response_cache.cached_stream(stream, enabled=turn.cache and not turn.reply_to, scope=scope_of(
             caller.user if caller.authenticated else None, call.api_key, caller.address))
         if turn.stateless:
+            _reserve(caller, stream)
             return _Prepared(None, None, stream)
         if conversation is None:
             new = turn.new or NewConversation(id=turn.conversation_id)
@@ -159,7 +164,9 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
                                                        history=new.history, **new.fields)
         memories_services.memories_mark_used(memory_ids=[i for b in blocks if b.kind == "memory_ids"
                                                          for i in b.sources])
-        return _Prepared(conversation, _user_message(turn, conversation), stream,
+        user_message = _user_message(turn, conversation)
+        _reserve(caller, stream)  # last: a refusal (402/429) rolls the saves back
+        return _Prepared(conversation, user_message, stream,
                          metadata=knowledge_selectors.sources_metadata(blocks),
                          extract=personal and bool(prefs.get("memory_extraction")))
 
@@ -191,6 +198,14 @@ def _extract_memories(user):
                                                reply_text=reply.content, model=reply.model,
                                                provider=reply.provider)
     return after
+
+
+
+def _reserve(caller: Caller, stream: provider_services.ChatStream) -> None:
+    """Hold the turn's estimated tokens on the caller's limits and budgets (user, API key or
+    chatbot key), settled with the real usage when the reply ends; 429/402 when over."""
+    scopes = budgets.scopes_for(user=caller.user, credential=caller.credential, address=caller.address)
+    stream.call.reservation = budgets.reserve(scopes, provider_services.call_token_estimate(stream.call))
 
 
 def _stored(conversation: Conversation | None, turn: Turn) -> dict[str, Any]:

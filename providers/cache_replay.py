@@ -54,3 +54,5 @@ class ReplayStream:
             result.text, result.thinking = value.get("text") or "", value.get("thinking") or ""
             prompt, completion = (value.get("usage") or [0, 0])[:2]
             result.usage = Usage(prompt, completion)
+            if self.call.reservation is not None:  # a hit is free: release what the turn held
+                self.call.reservation.settle(tokens=0, cost=0)

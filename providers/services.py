@@ -20,6 +20,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import transaction
 
+from chatplatform.api import metrics
 from chatplatform.api.exceptions import AppError
 from providers import registry, selectors
 from providers.adapters.base import (
@@ -34,6 +35,7 @@ from providers.adapters.base import (
     Usage,
     estimate_tokens,
 )
+from providers.budgets import Reservation
 from providers.errors import ProviderError, ProviderNotConfigured, ProviderUnavailable, UnknownModel
 from providers.models import Model, ProviderConfig, UsageRecord
 from providers.output import ToolCallAssembler, check_output
@@ -59,6 +61,7 @@ class ChatCall:
     # A provider not in the configuration (a chatbot's own endpoint): used as the only route.
     endpoint: ProviderSettings | None = None
     end_user: str | None = None  # the client's id for its end user; else ours is sent upstream
+    reservation: Reservation | None = None  # tokens held on the caller's limits (providers.budgets)
 
 
 @dataclass
@@ -270,6 +273,7 @@ class ChatStream:
     async def _run(self) -> AsyncIterator[Event]:
         started = time.perf_counter()
         result = self.result
+        metrics.stream_started()
         text: list[str] = []
         thinking: list[str] = []
         calls = ToolCallAssembler()
@@ -319,7 +323,14 @@ class ChatStream:
             result.text, result.thinking = "".join(text), "".join(thinking)
             result.latency_ms = (time.perf_counter() - started) * 1000
             self._settle_usage()
+            metrics.stream_ended()
+            if self.call.reservation is not None:
+                self.call.reservation.settle(tokens=result.usage.total_tokens, cost=result.cost)
             if result.provider:
+                metrics.provider_call(provider=result.provider, model=result.model, status=result.status,
+                                      latency_s=result.latency_ms / 1000, prompt_tokens=result.usage.prompt_tokens,
+                                      completion_tokens=result.usage.completion_tokens, cost=result.cost,
+                                      error_code=result.error.code if result.error else "")
                 recording = _record_usage_async(self.call, result, streamed=True)
                 if self.defer_usage:
                     self.usage_task = asyncio.create_task(recording)
@@ -379,6 +390,12 @@ def supports(call: ChatCall, model: Model | None) -> bool:
     if model is None:
         return True
     return call.params.supported_by(model) and (model.has("vision") or not any(m.images for m in call.messages))
+
+
+def call_token_estimate(call: ChatCall) -> int:
+    """Tokens a call may use, estimated before it runs: its prompt plus ``max_tokens``."""
+    prompt = ChatRequest(model="", messages=call.messages, system=call.system, params=call.params).prompt_estimate()
+    return prompt + (call.params.max_tokens or 0)
 
 
 def chat_stream(call: ChatCall) -> ChatStream:

@@ -35,6 +35,7 @@ import psycopg
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
+LIVE_ADMIN_SECRET = secrets.token_urlsafe(24)  # the live server's admin secret (operator routes)
 ORIGIN = "http://localhost:3000"  # in the server's default ALLOWED_ORIGINS
 
 
@@ -305,7 +306,7 @@ def server_env(*, database_url: str, redis_url: str, upstream_url: str, log_dir:
         # The tests open many sockets and requests from one address: limits on, but out of the way.
         RATE_LIMIT_PER_MINUTE="100000", RATE_LIMIT_PER_HOUR="1000000", ANONYMOUS_RATE_LIMIT_PER_MINUTE="100000",
         WS_CONNECTS_PER_MINUTE_ANONYMOUS="100000", WS_CONNECTS_PER_MINUTE="100000",
-        LOG_LEVEL="WARNING", LOG_JSON="false", RESPONSE_CACHE_ENABLED="false",
+        LOG_LEVEL="WARNING", LOG_JSON="false", RESPONSE_CACHE_ENABLED="false", ADMIN_SECRET_KEY=LIVE_ADMIN_SECRET,
         SQLITE_PATH=str(log_dir / "unused.sqlite3"),
     )
     return env

@@ -30,6 +30,8 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from chatplatform.api import metrics
+from chatplatform.api.config import setting
 from chatplatform.api.credentials import BEARER, presented
 from chatplatform.api.exceptions import envelope_response, log_unavailable, unavailable_component, unavailable_response
 from chatplatform.api.middleware import HybridMiddleware
@@ -80,8 +82,9 @@ def _hit(key: str, ttl: int) -> int:
 def check(request: HttpRequest) -> Verdict:
     """Count this request against the caller's minute and hour windows."""
     ident, authenticated = _identity(request)
-    per_minute = settings.RATE_LIMIT_PER_MINUTE if authenticated else settings.ANONYMOUS_RATE_LIMIT_PER_MINUTE
-    per_hour = settings.RATE_LIMIT_PER_HOUR if authenticated else max(settings.RATE_LIMIT_PER_HOUR, per_minute)
+    per_minute = setting("rate_limit_per_minute" if authenticated else "anonymous_rate_limit_per_minute")
+    per_hour = setting("rate_limit_per_hour")
+    per_hour = per_hour if authenticated else max(per_hour, per_minute)
     now = int(time.time())
     minute_window, hour_window = now // 60, now // 3600
     minute_count = _hit(f"rl:{ident}:m:{minute_window}", 120)
@@ -106,6 +109,7 @@ def _headers(response: HttpResponse, verdict: Verdict) -> HttpResponse:
 
 
 def _refusal(verdict: Verdict) -> HttpResponse:
+    metrics.limit_rejection(kind="requests")
     response = envelope_response(429, "Rate limit exceeded. Slow down and retry later.",
                                  details={"retry_after": verdict.retry_after, "limit": verdict.limit})
     return _headers(response, verdict)

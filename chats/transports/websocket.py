@@ -43,6 +43,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import serializers
 
+from chatplatform.api import metrics
 from chatplatform.api.exceptions import AppError, flatten_errors, service_unavailable
 from chatplatform.api.ids import new_id
 from chatplatform.api.net import client_ip_from
@@ -104,6 +105,8 @@ class _ChatSocket(AsyncJsonWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         self.stream_by_default = (query.get("stream") or [""])[0].strip().lower() in ("1", "true", "yes", "on")
         await self.accept()  # then close with a code, so browsers see it
+        self.counted = True
+        metrics.websocket_opened()
         try:
             refusal = await self.admit()
         except AppError as exc:  # e.g. the shared cache is away
@@ -153,6 +156,9 @@ class _ChatSocket(AsyncJsonWebsocketConsumer):
         return None
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            self.counted = False
+            metrics.websocket_closed()
         # Stop reading; the generations go on server-side (partial replies are saved as incomplete).
         tasks = [f.task for f in self.flights.values() if f.task is not None]
         for task in tasks:
