@@ -15,6 +15,7 @@ api_v1 = [
     path("users/", include(user_urlpatterns)),
     path("", include(team_urlpatterns)),
     path("", include("providers.urls")),
+    path("", include("knowledge.urls")),
     path("", include("chats.urls")),
     path("", include("chats.urls_stream")),
     path("", include("support.urls")),  # after users/: /users/profile wins over /users/{user_id}

@@ -13,7 +13,8 @@ Every transport (REST JSON, SSE, WebSocket, the OpenAI-compatible API) turns its
 5. starts the generation (:mod:`chats.streaming`) and returns its :class:`~chats.streaming.Reply`,
    whose events the transports only format.
 
-The response cache, memories and document context, tools and budget checks enter a turn here.
+The response cache, memories and document context (``use_rag``: :func:`knowledge.selectors.rag_context`),
+tools and budget checks enter a turn here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from accounts.models import ApiKey
 from chatplatform.api.exceptions import AppError
 from chats import selectors, services, streaming
 from chats.models import Conversation, Message
+from knowledge import selectors as knowledge_selectors
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 from providers.adapters.base import ChatMessage
@@ -86,6 +88,7 @@ class Turn:
     provider: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
     end_user: str | None = None  # the client's own id for its end user (OpenAI's ``user``), sent upstream
+    use_rag: bool = False  # the caller's document chunks join the prompt; the reply cites them
 
     @property
     def stateless(self) -> bool:
@@ -102,6 +105,7 @@ class _Prepared:
     conversation: Conversation | None
     user_message: Message | None
     stream: provider_services.ChatStream
+    citations: list[dict] | None = None
 
 
 async def turn_begin(caller: Caller, turn: Turn) -> streaming.Reply:
@@ -109,7 +113,7 @@ async def turn_begin(caller: Caller, turn: Turn) -> streaming.Reply:
     provider failures arrive later as the reply's ``error`` event."""
     prepared = await sync_to_async(_prepare)(caller, turn)
     return await streaming.start(conversation=prepared.conversation, user_message=prepared.user_message,
-                                 stream=prepared.stream)
+                                 stream=prepared.stream, citations=prepared.citations)
 
 
 def _prepare(caller: Caller, turn: Turn) -> _Prepared:
@@ -121,10 +125,14 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
         model, provider = _choice(turn, profile, stored, prefs)
         if not caller.authenticated:
             model, provider = provider_selectors.anonymous_model(model), None
+        messages = _history(turn, conversation)
+        system = (profile.system_prompt or turn.system or stored.get("system_prompt") or prefs.get("system_prompt")
+                  or None)
+        rag = _rag(caller, turn, stored, messages)
+        if rag is not None and rag.block:
+            system = f"{system}\n\n{rag.block}" if system else rag.block
         call = provider_services.ChatCall(
-            messages=_history(turn, conversation), model=model, provider=provider,
-            system=profile.system_prompt or turn.system or stored.get("system_prompt") or prefs.get("system_prompt")
-            or None,
+            messages=messages, model=model, provider=provider, system=system,
             params=turn.params, endpoint=profile.endpoint,
             fallback=caller.authenticated and profile.endpoint is None,  # anonymous: public models only
             user=caller.user if caller.authenticated else None,
@@ -136,20 +144,33 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
         if preferred != call.params:
             call.params = preferred
             stream = provider_services.chat_stream(call)
+        citations = rag.citations if rag is not None else None
         if turn.stateless:
-            return _Prepared(None, None, stream)
+            return _Prepared(None, None, stream, citations)
         if conversation is None:
             new = turn.new or NewConversation(id=turn.conversation_id)
             conversation = services.conversation_start(user=caller.user, conversation_id=new.id,
                                                        history=new.history, **new.fields)
-        return _Prepared(conversation, _user_message(turn, conversation), stream)
+        return _Prepared(conversation, _user_message(turn, conversation), stream, citations)
+
+
+def _rag(caller: Caller, turn: Turn, stored: dict[str, Any],
+         messages: list[ChatMessage]) -> knowledge_selectors.RagContext | None:
+    """Document context when the turn (or its chat's ``settings.use_rag``) asks for it: the caller's
+    chunks nearest the last user message. None when not asked."""
+    if not (turn.use_rag or (stored.get("settings") or {}).get("use_rag") is True):
+        return None
+    if not caller.authenticated:
+        raise AppError("use_rag needs an account: documents are per user.", status_code=401)
+    query = next((m.content for m in reversed(messages) if m.role == "user" and m.content.strip()), "")
+    return knowledge_selectors.rag_context(user=caller.user, query=query)
 
 
 def _stored(conversation: Conversation | None, turn: Turn) -> dict[str, Any]:
     """The conversation's own model, provider and system prompt (or the new one's)."""
     if conversation is not None:
         return {"model": conversation.model, "provider": conversation.provider,
-                "system_prompt": conversation.system_prompt}
+                "system_prompt": conversation.system_prompt, "settings": conversation.settings}
     return dict(turn.new.fields) if turn.new else {}
 
 

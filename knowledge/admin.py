@@ -1,0 +1,12 @@
+from django.contrib import admin
+
+from knowledge.models import Document
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = ("title", "owner", "mime_type", "status", "chunk_count", "created_at")
+    list_filter = ("status", "mime_type")
+    search_fields = ("title", "owner__email")
+    readonly_fields = ("chunk_count", "size_bytes", "error", "created_at", "updated_at")
+    exclude = ("source",)
