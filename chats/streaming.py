@@ -219,7 +219,8 @@ async def _save(reply: Reply, *, status: str, content: str, error: AppError | No
             completion_tokens=result.usage.completion_tokens if final else 0,
             cost=result.cost if final else 0, latency_ms=result.latency_ms if final else 0.0,
             finish_reason=finish_reason, status=status, error_code=error.code if error else "",
-            metadata={"usage_estimated": result.usage.estimated} if final else {"snapshot": True},
+            metadata=({"usage_estimated": result.usage.estimated} if final else {"snapshot": True})
+            | ({"citations": reply.citations} if reply.citations else {}),
             tool_calls=[asdict(c) for c in result.tool_calls] if final else [],
         )
         reply.saved_final = final

@@ -1,7 +1,7 @@
 """Hybrid retrieval over one owner's document chunks.
 
 Two rankings, fused by reciprocal rank fusion (``1 / (RRF_K + rank)`` summed): exact cosine
-similarity in numpy over the owner's float32 vectors, and keyword search (PostgreSQL full-text on
+similarity in numpy over the owner's float32 vectors (kept in memory per process while unchanged), and keyword search (PostgreSQL full-text on
 the GIN-indexed ``to_tsvector('english', text)``, or SQLite FTS5 with BM25). Only ``ready``
 documents of the owner are searched; nothing crosses owners.
 """
@@ -9,16 +9,20 @@ documents of the owner are searched; nothing crosses owners.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from django.db import connection
+from django.db.models import Count, Max
 
 from knowledge.models import Chunk, Document
 from providers import embeddings
 
 RRF_K = 60
+MATRIX_CACHE_OWNERS = 32  # owners whose vectors a process keeps in memory (least recently used out)
 CANDIDATES = 50  # per ranking, before fusion
 SNIPPET_CHARS = 240
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -56,15 +60,61 @@ def top_k(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np
     return order, scores[order]
 
 
+@dataclass(frozen=True)
+class _Matrix:
+    version: tuple[int, int]
+    ids: np.ndarray  # chunk ids, int64
+    documents: np.ndarray  # each row's document id
+    vectors: np.ndarray  # (n, 384) float32
+
+
+_matrices: OrderedDict[Any, _Matrix] = OrderedDict()
+_matrices_lock = threading.Lock()
+
+
+def _owner_matrix(owner: Any) -> _Matrix | None:
+    """The owner's ready chunk vectors, from this process's cache while its version holds.
+
+    The version is (count, max id) of the owner's ready chunks: ids only grow (AUTOINCREMENT in
+    SQLite, a sequence in PostgreSQL) and chunks are never edited in place (re-ingestion replaces
+    them), so any addition raises the max and any removal lowers the count. One aggregate query per
+    search instead of reading every vector."""
+    scope = _scope(owner, None)
+    stats = scope.aggregate(n=Count("id"), top=Max("id"))
+    if not stats["n"]:
+        return None
+    version = (stats["n"], stats["top"])
+    with _matrices_lock:
+        cached = _matrices.get(owner.pk)
+        if cached is not None and cached.version == version:
+            _matrices.move_to_end(owner.pk)
+            return cached
+    rows = list(scope.order_by("id").values_list("id", "document_id", "embedding"))
+    matrix = _Matrix(
+        version=(len(rows), rows[-1][0]) if rows else version,
+        ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+        documents=np.array([r[1] for r in rows], dtype=object),
+        vectors=np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype=np.float32).reshape(len(rows), -1),
+    )
+    with _matrices_lock:
+        _matrices[owner.pk] = matrix
+        _matrices.move_to_end(owner.pk)
+        while len(_matrices) > MATRIX_CACHE_OWNERS:
+            _matrices.popitem(last=False)
+    return matrix
+
+
 def vector_search(*, owner: Any, query_vector: list[float], limit: int = CANDIDATES,
                   document_ids: list[str] | None = None) -> list[tuple[int, float]]:
     """``(chunk_id, cosine)`` of the owner's nearest chunks, best first (exact, numpy)."""
-    rows = list(_scope(owner, document_ids).values_list("id", "embedding"))
-    if not rows:
+    matrix = _owner_matrix(owner)
+    if matrix is None or not len(matrix.ids):
         return []
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    matrix = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype=np.float32).reshape(len(rows), -1)
-    order, scores = top_k(matrix, np.asarray(query_vector, dtype=np.float32), limit)
+    ids, vectors = matrix.ids, matrix.vectors
+    if document_ids:
+        mask = np.isin(matrix.documents, list(document_ids))
+        ids, vectors = ids[mask], vectors[mask]
+    order, scores = top_k(vectors, np.asarray(query_vector, dtype=np.float32), limit)
     return [(int(ids[i]), float(s)) for i, s in zip(order, scores, strict=True)]
 
 
@@ -112,8 +162,8 @@ def fuse(rankings: list[list[int]], *, k: int = RRF_K) -> list[tuple[int, float]
 def hybrid_search(*, owner: Any, query: str, limit: int = 5, document_ids: list[str] | None = None,
                   query_vector: list[float] | None = None) -> list[Hit]:
     """The owner's best chunks for ``query`` (vector and keyword rankings fused)."""
-    if not query.strip():
-        return []
+    if not query.strip() or not _scope(owner, document_ids).exists():
+        return []  # nothing to search: no query embedding (nor model load) needed
     vector = query_vector if query_vector is not None else embeddings.embed_texts([query])[0]
     nearest = vector_search(owner=owner, query_vector=vector, document_ids=document_ids)
     similarity = dict(nearest)
