@@ -132,7 +132,7 @@ def keyword_search(*, owner: Any, query: str, limit: int = CANDIDATES,
         # docs_sql holds only %s placeholders; every value is a bound parameter.
         sql = (
                "SELECT c.id FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id, "  # noqa: S608
-               "replace(plainto_tsquery('english', %s)::text, ' & ', ' | ')::tsquery q WHERE d.owner_id = %s AND d.status = 'ready'" + docs_sql +
+               "to_tsquery('simple', replace(plainto_tsquery('english', %s)::text, ' & ', ' | ')) q WHERE d.owner_id = %s AND d.status = 'ready'" + docs_sql +
                " AND to_tsvector('english', c.text) @@ q "
                "ORDER BY ts_rank(to_tsvector('english', c.text), q) DESC, c.id LIMIT %s")
         params = [" ".join(words), owner.pk, *docs_params, limit]  # any word matches (OR), stemmed
