@@ -419,6 +419,12 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=5 * 1024 * 1024)
 
+# --- documents and RAG (knowledge) ----------------------------------------------------------
+DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=4 * 1024 * 1024)  # per upload (413 over it)
+DOCUMENT_MAX_CHUNKS = env.int("DOCUMENT_MAX_CHUNKS", default=2000)  # per document (it fails over it)
+RAG_TOP_K = env.int("RAG_TOP_K", default=5)  # chunks a use_rag turn retrieves
+RAG_CONTEXT_TOKENS = env.int("RAG_CONTEXT_TOKENS", default=1500)  # of them, at most this many tokens join the prompt
+
 # --- i18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -141,7 +141,9 @@ class ChatCompletionsDeclaration(_Declaration):
         description="Seed 004's completion. With `chat_id` (one of your chats; 404 otherwise) the last user "
                     "message is added to the chat; without it a new chat is created from `messages` and "
                     "its id returned as `chat_id`. `use_extended_thinking` and `use_web_grounding` reach "
-                    "providers that support them; `use_rag` is accepted.",
+                    "providers that support them; `use_rag: true` (or the chat's `settings.use_rag`) adds your "
+                    "nearest document chunks to the prompt and returns them as `citations` (streamed: an "
+                    "`event: citations` first).",
     )
     def post(self, request, *args, **kwargs):  # pragma: no cover
         self._never_called()

@@ -17,6 +17,7 @@ from chatplatform.api import fields
 from chatplatform.api.pagination import MAX_OFFSET
 from chats.models import Conversation, Message
 from chats.openai_inputs import TOOL_NAME
+from knowledge.documents_serializers import CitationOutput
 from providers import selectors as provider_selectors
 
 MAX_MESSAGE_CHARS = 100_000
@@ -303,6 +304,8 @@ class ChatCompletionsOutput(serializers.Serializer):
     provider = serializers.CharField()
     usage = ReplyUsageOutput()
     thinking = serializers.CharField(required=False, help_text="Only when extended thinking produced some.")
+    citations = CitationOutput(many=True, required=False,
+                               help_text="Only with `use_rag`: the document chunks the prompt held.")
     created_at = serializers.DateTimeField()
 
 

@@ -10,7 +10,7 @@ last event id it saw and get the rest).
 
 Events (dicts): ``start`` (ids, model, provider), ``delta`` (text, index), ``thinking`` (text),
 ``tool_call`` (index, call_id and name when a call starts, then pieces of its JSON arguments),
-then one terminal ``done`` (full content, tool_calls, usage, cost, finish_reason, status) or ``error``
+``citations`` (the document chunks a ``use_rag`` turn's prompt holds), then one terminal ``done`` (full content, tool_calls, usage, cost, finish_reason, status) or ``error``
 (code, message, status_code, partial content). Each has ``id`` (1, 2, …) and ``stream_id``
 (the assistant message id).
 """
@@ -60,6 +60,7 @@ class Reply:
     pump: asyncio.Task | None = None  # the provider stream being read; cancelling it stops generation
     metadata: dict = field(default_factory=dict)  # kept on the saved reply (e.g. the memory ids used)
     after_saved: Callable[[Message | None, Message], None] | None = None  # sync; once the reply is saved
+    citations: list[dict] | None = None  # a use_rag turn's document citations (None: not asked)
 
     @property
     def model(self) -> str:
@@ -91,18 +92,21 @@ _running: dict[str, Reply] = {}
 
 async def start(*, conversation: Conversation | None, user_message: Message | None, stream: ChatStream,
                 metadata: dict | None = None,
-                after_saved: Callable[[Message | None, Message], None] | None = None) -> Reply:
+                after_saved: Callable[[Message | None, Message], None] | None = None,
+                citations: list[dict] | None = None) -> Reply:
     """Start generating the reply that ``stream`` (planned by the turn) produces. Provider
     failures arrive as an ``error`` event; the reply is saved at the end (in a conversation),
     with ``metadata``, and then ``after_saved(user_message, reply)`` runs (in a thread)."""
     stream.defer_usage = True  # the terminal event goes out first; usage is written right after
     reply = Reply(stream_id=new_id("msg"), conversation=conversation, user_message=user_message, stream=stream,
-                  metadata=dict(metadata or {}), after_saved=after_saved)
+                  metadata=dict(metadata or {}), after_saved=after_saved, citations=citations)
     _running[reply.stream_id] = reply
     # Published before the task starts, so a reader attaching right away finds the stream.
     await _publish(reply, "start", conversation_id=conversation.id if conversation else None,
                    message_id=reply.stream_id, user_message_id=user_message.id if user_message else None,
                    model=reply.model, provider=reply.provider)
+    if citations is not None:
+        await _publish(reply, "citations", citations=citations)
     reply.task = asyncio.create_task(_generate(reply))
     return reply
 
@@ -169,6 +173,8 @@ async def _generate(reply: Reply) -> None:
                   stop_sequence=result.stop_sequence, status=status,
                   parent_message_id=user_message_id, timestamp=timezone.now().isoformat(),
                   tool_calls=[asdict(c) for c in result.tool_calls], **cache_fields(reply.stream))
+    if reply.citations is not None:
+        common["citations"] = reply.citations
     if error is not None:
         await _publish(reply, "error", code=error.code, message=error.message,
                        status_code=error.status_code, **common)
@@ -239,7 +245,8 @@ async def _save(reply: Reply, *, status: str, content: str, error: AppError | No
             cost=result.cost if final else 0, latency_ms=result.latency_ms if final else 0.0,
             finish_reason=finish_reason, status=status, error_code=error.code if error else "",
             metadata={**reply.metadata, **({"usage_estimated": result.usage.estimated, **_cached_flag(reply.stream)}
-                                           if final else {"snapshot": True})},
+                                           if final else {"snapshot": True}),
+                      **({"citations": reply.citations} if reply.citations else {})},
             tool_calls=[asdict(c) for c in result.tool_calls] if final else [],
             final=final,
         )

@@ -166,7 +166,7 @@ def chat_completions_turn(data: dict) -> Turn:
     params = GenerationParamsInput.params(data, thinking=data["use_extended_thinking"],
                                           web_grounding=data["use_web_grounding"],
                                           **ToolParamsInput.tool_params(data))
-    turn = Turn(inputs=inputs, model=data.get("model") or None, params=params)
+    turn = Turn(inputs=inputs, model=data.get("model") or None, params=params, use_rag=data["use_rag"])
     if data.get("chat_id"):
         turn.conversation_id, turn.system = data["chat_id"], system
     else:

@@ -13,7 +13,8 @@ Every transport (REST JSON, SSE, WebSocket, the OpenAI-compatible API) turns its
 5. starts the generation (:mod:`chats.streaming`) and returns its :class:`~chats.streaming.Reply`,
    whose events the transports only format.
 
-The response cache, memories and document context, tools and budget checks enter a turn here.
+The response cache, memories and document context (``use_rag``: :func:`knowledge.selectors.rag_context`),
+tools and budget checks enter a turn here.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from chats import selectors, services, streaming
 from chats.models import Conversation, Message
 from knowledge import memories_services
 from knowledge import selectors as knowledge_selectors
-from providers import cache as response_cache
 from providers import budgets
+from providers import cache as response_cache
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 from providers.adapters.base import ChatMessage
@@ -92,6 +93,7 @@ class Turn:
     params: GenerationParams = field(default_factory=GenerationParams)
     end_user: str | None = None  # the client's own id for its end user (OpenAI's ``user``), sent upstream
     cache: bool = False  # the response cache may answer (routes that offer it; off with Cache-Control: no-cache)
+    use_rag: bool = False  # the caller's document chunks join the prompt; the reply cites them
 
     @property
     def stateless(self) -> bool:
@@ -110,6 +112,7 @@ class _Prepared:
     stream: provider_services.ChatStream
     metadata: dict[str, Any] = field(default_factory=dict)  # the reply's (e.g. the memory ids used)
     extract: bool = False  # extract memories from this exchange once the reply is saved
+    citations: list[dict] | None = None  # a use_rag turn's document citations
 
 
 async def turn_begin(caller: Caller, turn: Turn) -> streaming.Reply:
@@ -118,7 +121,8 @@ async def turn_begin(caller: Caller, turn: Turn) -> streaming.Reply:
     prepared = await sync_to_async(_prepare)(caller, turn)
     after = _extract_memories(caller.user) if prepared.extract else None
     return await streaming.start(conversation=prepared.conversation, user_message=prepared.user_message,
-                                 stream=prepared.stream, metadata=prepared.metadata, after_saved=after)
+                                 stream=prepared.stream, metadata=prepared.metadata, after_saved=after,
+                                 citations=prepared.citations)
 
 
 def _prepare(caller: Caller, turn: Turn) -> _Prepared:
@@ -131,14 +135,19 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
         model, provider = _choice(turn, profile, stored, prefs)
         if not caller.authenticated:
             model, provider = provider_selectors.anonymous_model(model), None
+        messages = _history(turn, conversation)
         system = (profile.system_prompt or turn.system or stored.get("system_prompt") or prefs.get("system_prompt")
                   or None)
-        # A credential with a profile (a chatbot's key) chats for others: its owner's memories stay out.
+        # A credential with a profile (a chatbot's key) chats for others: its owner's memories and
+        # documents stay out.
         personal = imposed is None
         blocks = _knowledge(caller, turn, prefs) if personal else []
+        system = knowledge_selectors.render(system, blocks)
+        rag = _rag(caller, turn, stored, messages, personal=personal)
+        if rag is not None and rag.block:
+            system = f"{system}\n\n{rag.block}" if system else rag.block
         call = provider_services.ChatCall(
-            messages=_history(turn, conversation), model=model, provider=provider,
-            system=knowledge_selectors.render(system, blocks),
+            messages=messages, model=model, provider=provider, system=system,
             params=turn.params, endpoint=profile.endpoint,
             fallback=caller.authenticated and profile.endpoint is None,  # anonymous: public models only
             user=caller.user if caller.authenticated else None,
@@ -155,9 +164,10 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
             stream = provider_services.chat_stream(call)
         stream = response_cache.cached_stream(stream, enabled=turn.cache and not turn.reply_to, scope=scope_of(
             caller.user if caller.authenticated else None, call.api_key, caller.address))
+        citations = rag.citations if rag is not None else None
         if turn.stateless:
             _reserve(caller, stream)
-            return _Prepared(None, None, stream)
+            return _Prepared(None, None, stream, citations=citations)
         if conversation is None:
             new = turn.new or NewConversation(id=turn.conversation_id)
             conversation = services.conversation_start(user=caller.user, conversation_id=new.id,
@@ -168,7 +178,7 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
         _reserve(caller, stream)  # last: a refusal (402/429) rolls the saves back
         return _Prepared(conversation, user_message, stream,
                          metadata=knowledge_selectors.sources_metadata(blocks),
-                         extract=personal and bool(prefs.get("memory_extraction")))
+                         extract=personal and bool(prefs.get("memory_extraction")), citations=citations)
 
 
 def _knowledge(caller: Caller, turn: Turn, prefs: dict) -> list[knowledge_selectors.ContextBlock]:
@@ -200,7 +210,6 @@ def _extract_memories(user):
     return after
 
 
-
 def _reserve(caller: Caller, stream: provider_services.ChatStream) -> None:
     """Hold the turn's estimated tokens on the caller's limits and budgets (user, API key or
     chatbot key), settled with the real usage when the reply ends; 429/402 when over."""
@@ -208,11 +217,26 @@ def _reserve(caller: Caller, stream: provider_services.ChatStream) -> None:
     stream.call.reservation = budgets.reserve(scopes, provider_services.call_token_estimate(stream.call))
 
 
+def _rag(caller: Caller, turn: Turn, stored: dict[str, Any], messages: list[ChatMessage], *,
+         personal: bool) -> knowledge_selectors.RagContext | None:
+    """Document context when the turn (or its chat's ``settings.use_rag``) asks for it: the caller's
+    chunks nearest the last user message. None when not asked."""
+    if not (turn.use_rag or (stored.get("settings") or {}).get("use_rag") is True):
+        return None
+    if not personal:
+        raise AppError("use_rag is not available to a chatbot's key: documents are their owner's own.",
+                       status_code=403, code="RAG_NOT_ALLOWED")
+    if not caller.authenticated:
+        raise AppError("use_rag needs an account: documents are per user.", status_code=401)
+    query = next((m.content for m in reversed(messages) if m.role == "user" and m.content.strip()), "")
+    return knowledge_selectors.rag_context(user=caller.user, query=query)
+
+
 def _stored(conversation: Conversation | None, turn: Turn) -> dict[str, Any]:
     """The conversation's own model, provider and system prompt (or the new one's)."""
     if conversation is not None:
         return {"model": conversation.model, "provider": conversation.provider,
-                "system_prompt": conversation.system_prompt}
+                "system_prompt": conversation.system_prompt, "settings": conversation.settings}
     return dict(turn.new.fields) if turn.new else {}
 
 

@@ -82,6 +82,8 @@ def chat_completions_body(final: dict) -> dict:
     }
     if final.get("thinking"):
         data["thinking"] = final["thinking"]
+    if final.get("citations") is not None:
+        data["citations"] = final["citations"]
     return data
 
 
@@ -111,6 +113,8 @@ def sse_finished(event: dict, request_id: str) -> dict:
                     tokens_used=usage(event)["total_tokens"])
     if event.get("thinking"):
         data["thinking"] = event["thinking"]
+    if event.get("citations") is not None:
+        data["citations"] = event["citations"]
     return data
 
 

@@ -1,7 +1,7 @@
 """Server-Sent Events: a turn's events as seed 001's event stream (seed 004 streams the same).
 
 ``data: {"chunk", "index"}`` per piece of text, ``event: thinking`` ``{"thinking"}`` when extended
-thinking streams, then ``{"finished": true, "usage", ...}``, or ``event: error`` ``{"error", "code",
+thinking streams, ``event: citations`` ``{"citations"}`` first when ``use_rag`` found document chunks, then ``{"finished": true, "usage", ...}``, or ``event: error`` ``{"error", "code",
 ...}`` (see :mod:`chats.transports.formats`). Every event has ``id: <stream_id>:<n>``; the stream id
 is also in ``X-Stream-ID``. Nothing is sent for the ``start`` event (seed 001 clients read
 ``chunk``/``finished`` only). The wire format and heartbeats are :mod:`chatplatform.api.sse`'s.
@@ -31,6 +31,8 @@ async def event_stream(events: AsyncIterator[dict], *, request_id: str) -> Async
                 yield sse.encode({"chunk": event["text"], "index": event["index"]}, event_id=eid)
             elif kind == "thinking":
                 yield sse.encode({"thinking": event["text"]}, event_id=eid, event="thinking")
+            elif kind == "citations":
+                yield sse.encode({"citations": event["citations"]}, event_id=eid, event="citations")
             elif kind == "done":
                 yield sse.encode(formats.sse_finished(event, request_id), event_id=eid)
             elif kind == "error":
