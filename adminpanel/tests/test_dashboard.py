@@ -35,7 +35,7 @@ def _seed(make_user) -> None:
     now = timezone.now()
     conversation = Conversation.objects.create(user=users[0], title="demo")
     rows, replies, logs = [], [], []
-    for hour in range(0, 24 * 7, 3):
+    for hour in range(0, 24 * 6, 3):  # inside the 7d window (from midnight six days ago) at any time of day
         at = now - timedelta(hours=hour)
         for n, (provider, model, price) in enumerate(MODELS):
             calls = 1 + (hour // 3 + n) % 4
