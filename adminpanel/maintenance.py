@@ -27,6 +27,8 @@ TASKS: dict[str, MaintenanceTask] = {task.name: task for task in [
     MaintenanceTask("prune_conversations", "Delete conversations older than CONVERSATION_RETENTION_DAYS.",
                     services.conversations_prune),
     MaintenanceTask("reindex_faqs", "Recompute every FAQ embedding.", services.faqs_reindex),
+    MaintenanceTask("reindex_documents", "Parse, chunk, embed and index every document again.",
+                    services.documents_reindex),
     MaintenanceTask("usage_rollup", "Roll yesterday's usage records up by model, provider and user.",
                     services.usage_rollup),
 ]}

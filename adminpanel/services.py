@@ -109,12 +109,14 @@ def system_health_check() -> dict:
 
 def caches_refresh() -> dict:
     """Seed 000's ``refresh_cache``: reload the provider catalogue and configuration in every
-    worker (this one now, the others through the shared cache's version key). Expired cache
-    entries need no sweep: Redis and the local-memory cache expire their own keys."""
+    worker (this one now, the others through the shared cache's version key) and evict expired
+    response-cache entries (and the oldest beyond ``RESPONSE_CACHE_MAX_ENTRIES``)."""
+    from providers import cache as response_cache
     from providers.selectors import announce_change
 
     announce_change()
-    return {"provider_configuration_reloaded": True}
+    return {"provider_configuration_reloaded": True,
+            "response_cache_entries_evicted": response_cache.evict()}
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -145,6 +147,14 @@ def usage_rollup(*, day: date | None = None) -> dict:
 def _plain(row: dict) -> dict:
     return {"requests": row["requests"] or 0, "errors": row["errors"] or 0, "tokens": row["tokens"] or 0,
             "cost": float(row["cost"] or 0), "avg_latency_ms": round(row["latency_ms"] or 0, 1)}
+
+
+def documents_reindex() -> dict:
+    """Seed 000's ``reindex_documents``: parse, chunk, embed and index every document again."""
+    from knowledge import documents
+
+    outcome = documents.documents_reindex()
+    return {"documents_reindexed": outcome["ready"], "documents_failed": outcome["failed"]}
 
 
 def faqs_reindex() -> dict:

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from chatplatform.api.exceptions import AppError
-from knowledge import chunking, parsing
+from knowledge import chunking, parsing, webhooks
 from knowledge.models import Chunk, Document
 from providers import embeddings
 
@@ -56,6 +56,11 @@ def document_create(*, owner: Any, title: str, data: bytes, mime_type: str, meta
     document = Document.objects.create(owner=owner, title=title, mime_type=kind, metadata=metadata or {},
                                        source=data, size_bytes=len(data))
     _enqueue(document.id)
+    webhooks.emit_knowledge_events(user=owner, document={
+        "id": document.id, "title": document.title, "mime_type": document.mime_type, "status": document.status,
+        "size_bytes": document.size_bytes, "metadata": document.metadata,
+        "created_at": document.created_at.isoformat().replace("+00:00", "Z"),
+    })
     return document
 
 
@@ -117,3 +122,17 @@ def document_delete(*, document: Document) -> None:
 def document_reindex(*, document: Document) -> Document | None:
     """Ingest a document again, now (the command's path; chunking or the model may have changed)."""
     return document_ingest(document_id=document.id)
+
+
+def documents_reindex(*, documents: Any = None, progress: Any = None) -> dict[str, int]:
+    """Re-ingest ``documents`` (a queryset; default: all, oldest first), calling ``progress(document)``
+    after each; counts of ``ready`` and ``failed`` outcomes."""
+    found = Document.objects.order_by("created_at").only("id") if documents is None else documents
+    outcome = {Document.Status.READY.value: 0, Document.Status.FAILED.value: 0}
+    for document in list(found):
+        done = document_reindex(document=document)
+        if done is not None:
+            outcome[done.status] = outcome.get(done.status, 0) + 1
+        if progress is not None:
+            progress(document)
+    return outcome

@@ -29,6 +29,7 @@ from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
+from chatplatform.api import metrics
 from providers import semantic_cache
 from providers.adapters.base import ChatMessage
 from providers.cache_replay import ReplayStream
@@ -124,12 +125,12 @@ def entry_store(*, key: str, scope: str, context: str, model: str, prompt: str, 
         "scope": scope, "shared": shared, "context_key": context, "model": model, "prompt": prompt[:4000],
         "vector": vector, "size_bytes": size, "hits": 0, "created_at": timezone.now(),
         "expires_at": timezone.now() + timedelta(seconds=ttl)})
-    _bound()
+    evict()
     return True
 
 
-def _bound() -> None:
-    """Evict expired entries, then the oldest beyond ``RESPONSE_CACHE_MAX_ENTRIES``."""
+def evict() -> int:
+    """Evict expired entries, then the oldest beyond ``RESPONSE_CACHE_MAX_ENTRIES``; how many went."""
     now = timezone.now()
     expired = list(ResponseCacheEntry.objects.filter(expires_at__lte=now).values_list("key", flat=True)[:500])
     overflow = ResponseCacheEntry.objects.count() - len(expired) - settings.RESPONSE_CACHE_MAX_ENTRIES
@@ -140,6 +141,7 @@ def _bound() -> None:
         entries_delete(expired)
         bump("evictions", len(expired))
         cache.set(STATS_PREFIX + "last_eviction", now.isoformat(), timeout=None)
+    return len(expired)
 
 
 def entries_delete(keys: list[str]) -> int:
@@ -173,8 +175,10 @@ def lookup(*, scope: str, model: str, system: str | None, params: Any,
             key = hit_key if value is not None else key
     if value is None:
         bump("misses")
+        metrics.cache_miss("semantic" if plan["vector"] is not None else "exact")
         return Lookup("MISS", key), None, plan
     bump("hits")
+    metrics.cache_hit("semantic" if similarity is not None else "exact")
     if similarity is not None:
         bump("semantic_hits")
     ResponseCacheEntry.objects.filter(key=key).update(hits=F("hits") + 1)

@@ -201,3 +201,18 @@ def test_request_log_records_route_status_user_and_no_query(auth_client, user):
     assert row.path == "/api/v1/users/profile" and row.route == "/api/v1/users/profile"
     assert row.duration_ms > 0
     assert not RequestLog.objects.filter(path__contains="hunter2").exists()
+
+
+def test_reindex_documents_and_refresh_cache_run_as_maintenance(operator, make_user,
+                                                               django_capture_on_commit_callbacks):
+    from knowledge import documents
+
+    owner = make_user("dora")
+    with django_capture_on_commit_callbacks(execute=True):
+        documents.document_create(owner=owner, title="Notes", data=b"Basalt is a volcanic rock.",
+                                  mime_type="text/plain")
+    body = operator.post("/api/v1/admin/system/maintenance?task=reindex_documents").json()
+    assert body["status"] == "completed", body
+    assert body["result"] == {"documents_reindexed": 1, "documents_failed": 0}
+    refreshed = operator.post("/api/v1/admin/system/maintenance?task=refresh_cache").json()["result"]
+    assert refreshed["provider_configuration_reloaded"] is True and refreshed["response_cache_entries_evicted"] == 0

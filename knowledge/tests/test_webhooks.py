@@ -280,3 +280,15 @@ def test_an_undecryptable_secret_is_never_used_to_sign(auth_client, receiver, pr
     assert receiver.requests == []
     delivery = WebhookDelivery.objects.get(webhook_id=created["id"])
     assert delivery.status == WebhookDelivery.Status.FAILED and "cannot be decrypted" in delivery.error
+
+
+def test_document_uploaded_arrives_signed(auth_client, receiver, private_ok, django_capture_on_commit_callbacks):
+    created = _create(auth_client, receiver.url, events=("document.uploaded",))
+    with django_capture_on_commit_callbacks(execute=True):
+        document = auth_client.post("/api/v1/documents", {"title": "Volcanoes", "content": "Lava is molten rock.",
+                                                           "mime_type": "text/plain"}, format="json")
+    assert document.status_code == 202, document.content
+    payload = next(_verified(r, created["secret"]) for r in receiver.requests)
+    assert payload["event"] == "document.uploaded"
+    assert payload["data"]["id"] == document.json()["id"] and payload["data"]["title"] == "Volcanoes"
+    assert payload["data"]["mime_type"] == "text/plain"

@@ -28,11 +28,9 @@ class Command(BaseCommand):
             found = found.filter(Q(owner__id=user) | Q(owner__email=user) | Q(owner__username=user))
         if failed:
             found = found.filter(status=Document.Status.FAILED)
-        outcome = {Document.Status.READY: 0, Document.Status.FAILED: 0}
-        for document in tqdm(list(found), desc="Reindexing documents", unit="doc",
-                             file=self.stderr._out, disable=options.get("verbosity", 1) == 0):
-            done = documents.document_reindex(document=document)
-            if done is not None:
-                outcome[done.status] = outcome.get(done.status, 0) + 1
+        found = list(found)
+        with tqdm(total=len(found), desc="Reindexing documents", unit="doc", file=self.stderr._out,
+                  disable=options.get("verbosity", 1) == 0) as bar:
+            outcome = documents.documents_reindex(documents=found, progress=lambda _document: bar.update(1))
         self.stdout.write(f"Reindexed {outcome[Document.Status.READY]} document(s); "
                           f"{outcome[Document.Status.FAILED]} failed.")
