@@ -12,23 +12,13 @@ SETTINGS_HELP = ("Limits and budgets, merged key by key (`null` clears one): "
                  + ", ".join(TEAM_SETTING_KEYS) + ". Stored for the budget checks; not enforced yet.")
 
 
-class StrictInput(serializers.Serializer):
-    """Refuses fields it does not know (422 naming them), so nothing sent is silently ignored."""
-
-    def validate(self, attrs):
-        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
-        return attrs
-
-
-class TeamCreateInput(StrictInput):
+class TeamCreateInput(fields.StrictInput):
     name = fields.TextField(max_length=100)
     description = fields.TextField(max_length=500, required=False, allow_blank=True, default="")
     settings = serializers.JSONField(required=False, help_text=SETTINGS_HELP)
 
 
-class TeamUpdateInput(StrictInput):
+class TeamUpdateInput(fields.StrictInput):
     name = fields.TextField(max_length=100, required=False)
     description = fields.TextField(max_length=500, required=False, allow_blank=True)
     settings = serializers.JSONField(required=False, help_text=SETTINGS_HELP)
@@ -61,11 +51,11 @@ class MemberOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MemberRoleInput(StrictInput):
+class MemberRoleInput(fields.StrictInput):
     role = serializers.ChoiceField(choices=TeamRole.choices)
 
 
-class InvitationCreateInput(StrictInput):
+class InvitationCreateInput(fields.StrictInput):
     username = fields.TextField(max_length=150, required=False)
     email = serializers.EmailField(max_length=254, required=False)
     role = serializers.ChoiceField(choices=TeamRole.choices, required=False, default=TeamRole.MEMBER)

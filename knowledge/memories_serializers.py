@@ -14,16 +14,6 @@ MAX_METADATA_BYTES = 16 * 1024
 MEMORY_TYPE = r"^[a-z0-9][a-z0-9_-]{0,49}$"
 
 
-class _Strict(serializers.Serializer):
-    """Refuses fields it does not know (naming them), so nothing sent is silently ignored."""
-
-    def validate(self, attrs):
-        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
-        return attrs
-
-
 def _metadata(value: dict) -> dict:
     encoded = json.dumps(value, default=str)
     if len(encoded) > MAX_METADATA_BYTES:
@@ -45,27 +35,27 @@ def _memory_type_field(**kwargs) -> serializers.RegexField:
                                   **kwargs)
 
 
-class MemoryCreateInput(_Strict):
+class MemoryCreateInput(fields.StrictInput):
     content = fields.TextField(max_length=MAX_CONTENT_CHARS, validators=[_content])
     memory_type = _memory_type_field(required=False, default="global")
     importance_score = fields.NumberField(min_value=0.0, max_value=1.0, required=False, default=0.5)
     metadata = serializers.DictField(required=False, default=dict, validators=[_metadata])
 
 
-class MemoryUpdateInput(_Strict):
+class MemoryUpdateInput(fields.StrictInput):
     content = fields.TextField(max_length=MAX_CONTENT_CHARS, required=False, validators=[_content])
     memory_type = _memory_type_field(required=False)
     importance_score = fields.NumberField(min_value=0.0, max_value=1.0, required=False)
     metadata = serializers.DictField(required=False, validators=[_metadata])
 
 
-class MemoryListQuery(_Strict):
+class MemoryListQuery(fields.StrictInput):
     memory_type = _memory_type_field(required=False)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
     offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
 
 
-class MemorySearchInput(_Strict):
+class MemorySearchInput(fields.StrictInput):
     query = fields.TextField(max_length=2000, validators=[_content])
     memory_type = _memory_type_field(required=False)
     limit = fields.IntegerField(min_value=1, max_value=100, required=False, default=10)

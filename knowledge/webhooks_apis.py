@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatplatform.api import fields
 from chatplatform.api.pagination import MAX_OFFSET
 from knowledge import webhooks
 from knowledge.webhook_models import Webhook, WebhookDelivery
@@ -19,17 +20,7 @@ TOTAL_HEADER = OpenApiParameter("X-Total-Count", OpenApiTypes.INT, OpenApiParame
                                 description="Total number of items.")
 
 
-class _Strict(serializers.Serializer):
-    """Refuses fields it does not know (naming them), so nothing sent is silently ignored."""
-
-    def validate(self, attrs):
-        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
-        return attrs
-
-
-class WebhookCreateInput(_Strict):
+class WebhookCreateInput(fields.StrictInput):
     url = serializers.CharField(max_length=2048, help_text="http(s); must be public unless ALLOW_PRIVATE_OUTBOUND.")
     events = serializers.ListField(child=serializers.CharField(max_length=50), min_length=1,
                                    max_length=len(webhooks.EVENTS), help_text="Of: " + ", ".join(webhooks.EVENTS))
@@ -73,7 +64,7 @@ class DeliveryOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PageQuery(_Strict):
+class PageQuery(fields.StrictInput):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
     offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
 

@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.team_selectors import team_membership_or_404
-from accounts.team_serializers import StrictInput
 from chatplatform.api.exceptions import AppError
+from chatplatform.api.fields import StrictInput
 from providers import selectors, team_services
 from providers.models import ProviderConfig
 

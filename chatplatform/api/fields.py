@@ -39,3 +39,13 @@ class IntegerField(serializers.IntegerField):
                 isinstance(data, float) and not data.is_integer()):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class StrictInput(serializers.Serializer):
+    """Refuses fields it does not know (422 naming them), so nothing sent is silently ignored."""
+
+    def validate(self, attrs):
+        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+        return attrs

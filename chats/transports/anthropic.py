@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -32,7 +31,7 @@ from chats import streaming
 from chats.anthropic_inputs import CountTokensInput, MessagesInput, params_of
 from chats.openai_inputs import split_inputs
 from chats.transports import replay
-from chats.transports.openai import _overhead, error_response, gateway_endpoint, turn_request
+from chats.transports.openai import _overhead, error_response, gateway_endpoint, turn_request, written_events
 from chats.turns import Turn, turn_begin
 from providers import selectors as provider_selectors
 from providers.adapters.base import ChatRequest
@@ -239,22 +238,5 @@ class _EventWriter:
 
 async def message_events(events: AsyncIterator[dict], *, model: str) -> AsyncIterator[bytes]:
     writer = _EventWriter(model=model)
-    async with aclosing(events):
-        async for event in events:
-            kind = event["type"]
-            if kind == "start":
-                chunks = writer.start(event)
-            elif kind == "delta":
-                chunks = writer.text(event["text"])
-            elif kind == "thinking":
-                chunks = writer.thinking(event["text"])
-            elif kind == "tool_call":
-                chunks = writer.tool_call(event)
-            elif kind == "done":
-                chunks = writer.done(event)
-            elif kind == "error":
-                chunks = writer.error(event)
-            else:
-                continue
-            for chunk in chunks:
-                yield chunk
+    async for chunk in written_events(events, writer):
+        yield chunk

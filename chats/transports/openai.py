@@ -418,3 +418,18 @@ async def embeddings_create(request: HttpRequest) -> HttpResponse:
     })
     _overhead(response, started, model_ms)
     return response
+
+
+async def written_events(events: AsyncIterator[dict], writer: Any) -> AsyncIterator[bytes]:
+    """The bytes a gateway stream writer (Anthropic's messages, OpenAI's responses) makes of a
+    reply's events: ``writer`` has ``start``, ``text``, ``thinking``, ``tool_call``, ``done`` and
+    ``error``, each returning the chunks to send."""
+    handlers = {"start": writer.start, "tool_call": writer.tool_call, "done": writer.done, "error": writer.error,
+                "delta": lambda event: writer.text(event["text"]),
+                "thinking": lambda event: writer.thinking(event["text"])}
+    async with aclosing(events):
+        async for event in events:
+            handler = handlers.get(event["type"])
+            if handler is not None:
+                for chunk in handler(event):
+                    yield chunk

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -30,7 +29,7 @@ from chats.models import Message
 from chats.openai_inputs import split_inputs
 from chats.responses_inputs import ResponsesInput, ResponsesToolChoiceField, params_of
 from chats.transports import replay
-from chats.transports.openai import _overhead, openai_endpoint, openai_error_body, turn_request
+from chats.transports.openai import _overhead, openai_endpoint, openai_error_body, turn_request, written_events
 from chats.turns import NewConversation, Turn, turn_begin
 
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -332,22 +331,5 @@ class _EventWriter:
 
 async def response_events(events: AsyncIterator[dict], *, settings: dict, created_at: int) -> AsyncIterator[bytes]:
     writer = _EventWriter(settings=settings, created_at=created_at)
-    async with aclosing(events):
-        async for event in events:
-            kind = event["type"]
-            if kind == "start":
-                chunks = writer.start(event)
-            elif kind == "delta":
-                chunks = writer.text(event["text"])
-            elif kind == "thinking":
-                chunks = writer.thinking(event["text"])
-            elif kind == "tool_call":
-                chunks = writer.tool_call(event)
-            elif kind == "done":
-                chunks = writer.done(event)
-            elif kind == "error":
-                chunks = writer.error(event)
-            else:
-                continue
-            for chunk in chunks:
-                yield chunk
+    async for chunk in written_events(events, writer):
+        yield chunk
