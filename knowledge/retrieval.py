@@ -131,14 +131,14 @@ def keyword_search(*, owner: Any, query: str, limit: int = CANDIDATES,
     if connection.vendor == "postgresql":
         # docs_sql holds only %s placeholders; every value is a bound parameter.
         sql = (
-               "SELECT c.id FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id, "  # noqa: S608
+               "SELECT c.id FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id, " # noqa: S608  # nosec B608
                "to_tsquery('simple', replace(plainto_tsquery('english', %s)::text, ' & ', ' | ')) q WHERE d.owner_id = %s AND d.status = 'ready'" + docs_sql +
                " AND to_tsvector('english', c.text) @@ q "
                "ORDER BY ts_rank(to_tsvector('english', c.text), q) DESC, c.id LIMIT %s")
         params = [" ".join(words), owner.pk, *docs_params, limit]  # any word matches (OR), stemmed
     elif connection.vendor == "sqlite":
         sql = (
-               "SELECT c.id FROM knowledge_chunk_fts f JOIN knowledge_chunk c ON c.id = f.rowid "  # noqa: S608
+               "SELECT c.id FROM knowledge_chunk_fts f JOIN knowledge_chunk c ON c.id = f.rowid " # noqa: S608  # nosec B608
                "JOIN knowledge_document d ON d.id = c.document_id WHERE knowledge_chunk_fts MATCH %s "
                "AND d.owner_id = %s AND d.status = 'ready'" + docs_sql + " ORDER BY bm25(knowledge_chunk_fts), c.id "
                "LIMIT %s")
