@@ -167,7 +167,9 @@ class ProfileInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254, required=False)
 
 
-class PreferencesSerializer(serializers.Serializer):
+class PreferencesSerializer(fields.StrictInput):
+    unknown_message = "Unknown preference."
+
     theme = serializers.ChoiceField(choices=["light", "dark", "system"], required=False)
     language = serializers.RegexField(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$", max_length=12, required=False)
     notifications = serializers.BooleanField(required=False)
@@ -181,12 +183,6 @@ class PreferencesSerializer(serializers.Serializer):
         required=False, help_text="Your memories join the chat context (default: on when you have any).")
     memory_extraction = serializers.BooleanField(
         required=False, help_text="After each reply, durable facts are extracted as memories (default: off).")
-
-    def validate(self, attrs):
-        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({k: ["Unknown preference."] for k in sorted(unknown)})
-        return attrs
 
 
 class DeleteAccountInput(serializers.Serializer):

@@ -15,19 +15,14 @@ from rest_framework.response import Response
 from accounts.permissions import AdminAPIView
 from adminpanel import maintenance, selectors, tasks
 from chatplatform.api.exceptions import AppError
+from chatplatform.api.fields import validated_known
 
 TAGS = ["admin"]
 
 
 def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict:
     """Validated query parameters; an unknown one is a 400 naming it."""
-    unknown = sorted(set(request.query_params) - set(serializer_class().fields))
-    if unknown:
-        raise AppError(f"Unsupported query parameter: {', '.join(unknown)}.", code="UNSUPPORTED_PARAMETER",
-                       details={name: ["Unsupported query parameter."] for name in unknown})
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return query.validated_data
+    return validated_known(serializer_class, request.query_params)
 
 
 class MetricsQuery(serializers.Serializer):

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatplatform.api import fields
 from chatplatform.api.pagination import MAX_OFFSET
 from chats.apis import LIST_HEADERS, _page_response, _query
 from chats.models import Message
@@ -18,18 +19,13 @@ from chats.search import message_search
 from knowledge.fulltext import MAX_QUERY_CHARS
 
 
-class MessageSearchQuery(serializers.Serializer):
+class MessageSearchQuery(fields.StrictInput):
+    unknown_message = "Unknown query parameter."
     q = serializers.CharField(max_length=MAX_QUERY_CHARS, help_text="Words to find (all must match).")
     role = serializers.ChoiceField(choices=[Message.Role.USER, Message.Role.ASSISTANT], required=False)
     include_archived = serializers.BooleanField(default=True)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
     offset = serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, default=0)
-
-    def validate(self, attrs):
-        unknown = set(self.initial_data) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({k: ["Unknown query parameter."] for k in sorted(unknown)})
-        return attrs
 
 
 class MessageSearchHitOutput(serializers.Serializer):

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatplatform.api.fields import validated_known
 from knowledge import documents, documents_selectors, parsing, retrieval
 from knowledge.documents_serializers import (
     DocumentCreateInput,
@@ -20,7 +21,6 @@ from knowledge.documents_serializers import (
     DocumentSearchInput,
     DocumentSearchOutput,
     DocumentUploadInput,
-    refuse_unknown,
 )
 
 TAGS = ["Documents"]
@@ -29,10 +29,7 @@ TOTAL_HEADER = OpenApiParameter("X-Total-Count", OpenApiTypes.INT, OpenApiParame
 
 
 def _valid(serializer_class, data) -> dict:
-    refuse_unknown(data, set(serializer_class().fields))
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    return validated_known(serializer_class, data, what="field", code="UNSUPPORTED_FIELD")
 
 
 class DocumentListApi(APIView):

@@ -7,20 +7,11 @@ from typing import Any
 
 from rest_framework import serializers
 
-from chatplatform.api.exceptions import AppError
 from chatplatform.api.pagination import MAX_OFFSET
 from knowledge.models import Document
 
 METADATA_MAX_BYTES = 16 * 1024
 CONTENT_MAX_CHARS = 4 * 1024 * 1024
-
-
-def refuse_unknown(data: Any, allowed: set[str]) -> None:
-    """400 naming each field the route does not support (never silently dropped)."""
-    unknown = sorted(set(getattr(data, "keys", lambda: [])()) - allowed)
-    if unknown:
-        raise AppError(f"Unsupported field(s): {', '.join(unknown)}.", status_code=400, code="UNSUPPORTED_FIELD",
-                       details={name: ["This field is not supported."] for name in unknown})
 
 
 def _bounded_metadata(value: dict) -> dict:

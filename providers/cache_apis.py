@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import AdminAPIView, AdminAuthMixin
+from chatplatform.api import fields
 from chatplatform.api.exceptions import AppError
 from providers import cache_services
 
@@ -33,18 +34,15 @@ class CacheStatsOutput(serializers.Serializer):
     last_eviction = serializers.DateTimeField(allow_null=True)
 
 
-class CacheWarmInput(serializers.Serializer):
+class CacheWarmInput(fields.StrictInput):
+    unknown_message = "Unsupported field."
+
     patterns = serializers.ListField(child=serializers.CharField(max_length=500), min_length=1, max_length=50)
     models = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list,
                                    max_length=10)
     limit = serializers.IntegerField(required=False, default=10, min_value=1,
                                      max_value=cache_services.WARM_LIMIT_MAX)
 
-    def validate(self, attrs: dict) -> dict:
-        unknown = set(self.initial_data) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({name: ["Unsupported field."] for name in sorted(unknown)})
-        return attrs
 
 
 class CacheWarmOutput(serializers.Serializer):

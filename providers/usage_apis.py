@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatplatform.api.exceptions import AppError
+from chatplatform.api.fields import validated_known
 from providers import usage
 
 _Totals = inline_serializer("UsageTotals", {
@@ -42,18 +43,13 @@ class UsageApi(APIView):
                    parameters=[OpenApiParameter("user_id", str, description="Staff only: another user's usage."),
                                OpenApiParameter("days", int, description="The window of by_model (1-366, 30).")])
     def get(self, request: Request) -> Response:
-        unknown = sorted(set(request.query_params) - set(UsageInput().fields))
-        if unknown:
-            raise AppError(f"Unsupported query parameter(s): {', '.join(unknown)}.", status_code=400,
-                           details={name: ["Unsupported parameter."] for name in unknown})
-        params = UsageInput(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        validated = validated_known(UsageInput, request.query_params)
         target = request.user
-        user_id = params.validated_data.get("user_id")
+        user_id = validated.get("user_id")
         if user_id and user_id != str(request.user.pk):
             if not request.user.is_staff:
                 raise AppError("Only staff may read another user's usage.", status_code=403)
             target = get_user_model().objects.filter(pk=user_id).first()
             if target is None:
                 raise AppError("User not found.", status_code=404)
-        return Response(usage.usage_for_user(user=target, days=params.validated_data["days"]))
+        return Response(usage.usage_for_user(user=target, days=validated["days"]))

@@ -8,9 +8,12 @@ parameters take JSON numbers only. Identifiers stay lenient (seed 003 sends ``co
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework import serializers
+
+from chatplatform.api.exceptions import AppError
 
 
 class TextField(serializers.CharField):
@@ -42,10 +45,32 @@ class IntegerField(serializers.IntegerField):
 
 
 class StrictInput(serializers.Serializer):
-    """Refuses fields it does not know (422 naming them), so nothing sent is silently ignored."""
+    """Refuses fields it does not know (422 naming them), so nothing sent is silently ignored;
+    ``unknown_message`` is what each gets."""
+
+    unknown_message = "Unknown field."
 
     def validate(self, attrs):
         unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
         if unknown:
-            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+            raise serializers.ValidationError({k: [self.unknown_message] for k in sorted(unknown)})
         return attrs
+
+
+def refuse_unsupported(given: Iterable[str], allowed: Iterable[str], *, what: str = "query parameter",
+                       code: str = "UNSUPPORTED_PARAMETER") -> None:
+    """A 400 naming each of ``given`` not in ``allowed`` (never silently dropped)."""
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise AppError(f"Unsupported {what}: {', '.join(unknown)}.", status_code=400, code=code,
+                       details={name: [f"Unsupported {what}."] for name in unknown})
+
+
+def validated_known(serializer_class: type[serializers.Serializer], data: Any, *, what: str = "query parameter",
+                    code: str = "UNSUPPORTED_PARAMETER") -> dict:
+    """``data`` (query parameters, a form or a JSON object) validated by ``serializer_class``; a name
+    it does not know is a 400 naming it (see :func:`refuse_unsupported`)."""
+    refuse_unsupported(data.keys() if hasattr(data, "keys") else (), serializer_class().fields, what=what, code=code)
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
