@@ -213,6 +213,21 @@ async def measure(args, mock_url: str, gateways: dict[str, tuple[str, int, dict]
     return results
 
 
+def server_env(mock_url: str, workdir: Path) -> dict[str, str]:
+    """chatplatform's environment for a benchmark: one worker, DEBUG and rate limits off, the mock as
+    OpenAI; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else SQLite in ``workdir``."""
+    env = {
+        **os.environ, "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50), "LOG_LEVEL": "WARNING",
+        "OPENAI_API_KEY": "sk-bench-0000", "OPENAI_BASE_URL": f"{mock_url}/v1", "RATE_LIMIT_ENABLED": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost", "WEB_CONCURRENCY": "1", "DEFAULT_PROVIDER": "openai",
+        "DEFAULT_MODEL": "gpt-4o-mini",
+        "RESPONSE_CACHE_ENABLED": "false",  # the gateway itself is measured, not cache hits
+    }
+    if not env.get("DATABASE_URL"):
+        env["SQLITE_PATH"] = str(workdir / "bench.sqlite3")
+    return env
+
+
 def prepare_database(env: dict) -> str:
     """Migrate and create a bench user with an API key; returns the raw key."""
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -265,15 +280,7 @@ def main() -> int:
     mock_port, server_port, litellm_port = free_port(), free_port(), free_port()
     mock_url, server_url = f"http://127.0.0.1:{mock_port}", f"http://127.0.0.1:{server_port}"
     litellm_url = f"http://127.0.0.1:{litellm_port}"
-    env = {
-        **os.environ, "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50), "LOG_LEVEL": "WARNING",
-        "OPENAI_API_KEY": "sk-bench-0000", "OPENAI_BASE_URL": f"{mock_url}/v1", "RATE_LIMIT_ENABLED": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost", "WEB_CONCURRENCY": "1", "DEFAULT_PROVIDER": "openai",
-        "DEFAULT_MODEL": "gpt-4o-mini",
-        "RESPONSE_CACHE_ENABLED": "false",  # the gateway itself is measured, not cache hits
-    }
-    if not env.get("DATABASE_URL"):
-        env["SQLITE_PATH"] = str(workdir / "bench.sqlite3")
+    env = server_env(mock_url, workdir)
     processes = []
     try:
         processes.append(subprocess.Popen([PYTHON, str(ROOT / "bench" / "mock_upstream.py"), str(mock_port),
