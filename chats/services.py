@@ -118,10 +118,13 @@ def conversation_delete(*, conversation: Conversation) -> None:
     webhooks.emit(user, "chat.deleted", {"id": conversation_id})
 
 
-def _touch(conversation: Conversation, *, leaf: Message) -> None:
+def _touch(conversation: Conversation, *, leaf: Message, **fields: Any) -> None:
+    """One UPDATE: the new leaf, the count, ``updated_at`` and any of ``fields`` (set on the object too)."""
     now = timezone.now()
     Conversation.objects.filter(pk=conversation.pk).update(
-        active_leaf=leaf, message_count=F("message_count") + 1, updated_at=now)
+        active_leaf=leaf, message_count=F("message_count") + 1, updated_at=now, **fields)
+    for name, value in fields.items():
+        setattr(conversation, name, value)
     conversation.active_leaf = leaf
     conversation.updated_at = now
     conversation.message_count = (conversation.message_count or 0) + 1
@@ -137,10 +140,7 @@ def message_add_user(*, conversation: Conversation, content: str, parent: Messag
         parent = conversation.active_leaf
     message = Message.objects.create(conversation=conversation, parent=parent, role=Message.Role.USER,
                                      content=content, metadata=metadata or {})
-    if not conversation.title:
-        conversation.title = title_from(content)
-        Conversation.objects.filter(pk=conversation.pk).update(title=conversation.title)
-    _touch(conversation, leaf=message)
+    _touch(conversation, leaf=message, **({} if conversation.title else {"title": title_from(content)}))
     _message_event(conversation, message)
     return message
 
@@ -165,10 +165,11 @@ def message_save_assistant(
     model: str = "", provider: str = "", prompt_tokens: int = 0, completion_tokens: int = 0,
     cost: Decimal = Decimal("0"), latency_ms: float = 0.0, finish_reason: str = "",
     status: str = Message.Status.COMPLETE, error_code: str = "", metadata: dict | None = None,
-    tool_calls: list[dict] | None = None, final: bool = True,
+    tool_calls: list[dict] | None = None, final: bool = True, new: bool = False,
 ) -> Message:
     """Save (or, after a disconnect snapshot, complete) the assistant's message. ``final=False``
-    is such a snapshot; ``message.created`` is sent once, with the final save."""
+    is such a snapshot; ``message.created`` is sent once, with the final save. ``new``: the caller
+    knows no snapshot was saved, so the row is inserted without looking for it first."""
     values = dict(
         conversation=conversation, parent=parent, role=Message.Role.ASSISTANT, content=content, thinking=thinking,
         model=model, provider=provider, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
@@ -176,7 +177,10 @@ def message_save_assistant(
         finish_reason=finish_reason, status=status, error_code=error_code, metadata=metadata or {},
         tool_calls=tool_calls or [],
     )
-    message, created = Message.objects.update_or_create(id=message_id, defaults=values)
+    if new:
+        message, created = Message.objects.create(id=message_id, **values), True
+    else:
+        message, created = Message.objects.update_or_create(id=message_id, defaults=values)
     if created:
         _touch(conversation, leaf=message)
     if final:

@@ -55,6 +55,7 @@ class Reply:
     final: dict | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     saved_final: bool = False
+    saved: bool = False  # a snapshot or the final message is in the database
     counter: list[int] = field(default_factory=lambda: [0])
     cancelled: bool = False  # asked to stop (possibly before the generation task got going)
     pump: asyncio.Task | None = None  # the provider stream being read; cancelling it stops generation
@@ -248,8 +249,9 @@ async def _save(reply: Reply, *, status: str, content: str, error: AppError | No
                                            if final else {"snapshot": True}),
                       **({"citations": reply.citations} if reply.citations else {})},
             tool_calls=[asdict(c) for c in result.tool_calls] if final else [],
-            final=final,
+            final=final, new=not reply.saved,
         )
+        reply.saved = True
         reply.saved_final = final
         return message
 

@@ -6,6 +6,7 @@ class KnowledgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from knowledge import webhooks, webhooks_tasks  # noqa: F401  (registers the Celery task)
+        from knowledge import memories_selectors, webhooks, webhooks_tasks  # noqa: F401  (registers the task)
 
         webhooks.watch_subscriptions()
+        memories_selectors.watch_memories()

@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from chatplatform.api.exceptions import AppError
+from chatplatform.api.memo import SharedVersionMemo
 from knowledge.fulltext import words
 from knowledge.models import Memory
 from providers import embeddings
@@ -46,8 +47,16 @@ def memory_get(*, user, memory_id: str) -> Memory:
     return memory
 
 
+# Asked on every chat turn: remembered per worker, dropped on any memory's save or delete.
+_any_memories = SharedVersionMemo("memories", lambda: 30.0)
+
+
 def has_memories(*, user) -> bool:
-    return Memory.objects.filter(user=user).exists()
+    return _any_memories.remembered(f"user:{user.pk}", lambda: Memory.objects.filter(user=user).exists())
+
+
+def watch_memories() -> None:
+    _any_memories.watch(Memory)
 
 
 def vector_of(memory_or_bytes: Memory | bytes) -> np.ndarray:
