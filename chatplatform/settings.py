@@ -200,6 +200,17 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# A task is acknowledged when it ends, not when a worker takes it: a worker killed mid-task (OOM,
+# SIGKILL, a lost node) leaves its task unacknowledged, and the broker hands it out again. A pool
+# child that dies is seen by its parent at once (reject_on_worker_lost requeues the task); a whole
+# worker that dies leaves the message with Redis, which gives it to the next worker once
+# CELERY_VISIBILITY_TIMEOUT seconds have passed since delivery. That timeout must exceed the
+# longest task and the longest countdown (webhook retries wait up to WEBHOOK_RETRY_MAX_SECONDS),
+# or a task still running, or still waiting, is delivered a second time. Tasks are idempotent.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a dying worker holds at most one task per process
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 
 # --- Response cache (providers/cache.py) -------------------------------------------------------
 RESPONSE_CACHE_ENABLED = env.bool("RESPONSE_CACHE_ENABLED", default=True)

@@ -16,12 +16,17 @@ import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
-from providers.tests.fakeserver import Step
-from tests.live import recv_json, skip_unless_required, wait_until, ws_connect
+from providers.tests.fake_anthropic import FakeAnthropic
+from providers.tests.fake_openai import FakeOpenAI
+from providers.tests.fakeserver import Step, serving
+from tests.live import LiveServer, recv_json, skip_unless_required, sse_events, wait_until, ws_connect
 
 pytestmark = [pytest.mark.drill, pytest.mark.slow]
 
@@ -168,3 +173,219 @@ async def test_postgresql_restarted_stopped_and_started(live):
     for n in range(10):
         response = await chat_message(base, token, f"steady {n}")
         assert response.status_code == 200, (n, response.status_code, response.text[:500])
+
+
+# --- Provider faults: hangs, 5xx/429, drops mid-stream (issue 14) ---------------------------------
+#
+# A second server on the live stack's database, with a Redis database of its own, whose provider
+# calls time out after PROVIDER_TIMEOUT seconds with one retry; gpt-4o-mini falls back to Claude (a
+# fake Anthropic upstream), a request naming no model has no fallback. Every drill then checks the
+# documented outcome (a clear error, the user's message kept, the reply saved with status
+# ``error``) and that the same worker serves the next request normally.
+
+PROVIDER_TIMEOUT = 2.0
+PROVIDER_MAX_RETRIES = 1
+ATTEMPTS = PROVIDER_MAX_RETRIES + 1
+HANG_SECONDS = 12  # far longer than the timeout: an answer within it is our server's doing
+SLACK_SECONDS = 3.0  # backoff (at most 0.25 s before the one retry) and the turn's own work
+
+
+@dataclass
+class Faults:
+    server: LiveServer
+    openai: FakeOpenAI
+    anthropic: FakeAnthropic
+    redis_url: str
+    log_dir: Path
+
+
+@pytest.fixture(scope="module")
+def fault_stack(live_stack, tmp_path_factory) -> Iterator[Faults]:
+    log_dir = tmp_path_factory.mktemp("faults")
+    redis_url = live_stack.redis.url.rsplit("/", 1)[0] + "/2"
+    with serving(FakeAnthropic()) as anthropic:
+        env = {**live_stack.server.env, "REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url,
+               "PROVIDER_TIMEOUT_SECONDS": str(PROVIDER_TIMEOUT), "PROVIDER_MAX_RETRIES": str(PROVIDER_MAX_RETRIES),
+               "ANTHROPIC_API_KEY": "sk-ant-live-test-0000", "ANTHROPIC_BASE_URL": anthropic.url,
+               "MODEL_FALLBACKS": "gpt-4o-mini=claude-sonnet-4.5", "DEFAULT_FALLBACKS": "none"}
+        server = LiveServer(env=env, log=log_dir / "server.log")
+        server.start(workers=2)
+        try:
+            yield Faults(server=server, openai=live_stack.upstream, anthropic=anthropic, redis_url=redis_url,
+                         log_dir=log_dir)
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def faults(fault_stack: Faults, live) -> Faults:
+    """The fault server, both upstreams' scripts and logs cleared."""
+    fault_stack.anthropic.reset()
+    return fault_stack
+
+
+def signup(client: httpx.Client) -> dict[str, str]:
+    name = f"fault_{secrets.token_hex(4)}"
+    response = client.post("/api/v1/auth/register", json={
+        "username": name, "email": f"{name}@example.com", "password": "correct-horse-battery-9"})
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def chat_calls(upstream) -> int:
+    return sum(1 for call in upstream.calls if call.path.endswith(("/chat/completions", "/messages")))
+
+
+def stored(client: httpx.Client, auth: dict[str, str], conversation_id: str) -> list[tuple[str, str, str]]:
+    """(role, status, content) of the conversation's messages, as its owner reads them."""
+    response = client.get(f"/api/v1/chat/conversations/{conversation_id}", headers=auth)
+    assert response.status_code == 200, response.text
+    return [(m["role"], m["status"], m["content"]) for m in response.json()["messages"]]
+
+
+def assert_provider_error(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert body["code"] == code and body["status_code"] == status, body
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    assert "sk-should-not-leak" not in response.text  # the upstream's own error text stays out
+    return body
+
+
+def assert_serves_next(client: httpx.Client, faults: Faults, auth: dict[str, str], conversation_id: str,
+                       before: list[tuple[str, str, str]]) -> None:
+    """The same worker answers the next message of the conversation normally; nothing was lost."""
+    faults.openai.push(Step(text="Back to normal."))
+    response = client.post("/api/v1/chat/message", json={"message": "Still there?",
+                                                         "conversation_id": conversation_id}, headers=auth)
+    assert response.status_code == 200, response.text
+    assert response.json()["response"] == "Back to normal."
+    assert stored(client, auth, conversation_id) == [*before, ("user", "complete", "Still there?"),
+                                                     ("assistant", "complete", "Back to normal.")]
+
+
+def test_provider_that_hangs_is_a_504_within_the_timeout_and_the_server_goes_on(faults):
+    faults.openai.push(*[Step("hang", seconds=HANG_SECONDS)] * ATTEMPTS)
+    with faults.server.http_client_on_worker() as (client, _, _):
+        auth = signup(client)
+        started = time.monotonic()
+        response = client.post("/api/v1/chat/message", json={"message": "Are you there?"}, headers=auth)
+        seconds = time.monotonic() - started
+        body = assert_provider_error(response, 504, "TIMEOUT")
+        # Each attempt waits PROVIDER_TIMEOUT_SECONDS, and there are PROVIDER_MAX_RETRIES + 1 of them.
+        assert ATTEMPTS * PROVIDER_TIMEOUT <= seconds < ATTEMPTS * PROVIDER_TIMEOUT + SLACK_SECONDS, seconds
+        assert chat_calls(faults.openai) == ATTEMPTS
+        conversation = body["details"]["conversation_id"]
+        kept = [("user", "complete", "Are you there?"), ("assistant", "error", "")]
+        assert stored(client, auth, conversation) == kept
+        assert_serves_next(client, faults, auth, conversation, kept)
+
+
+@pytest.mark.parametrize(("upstream_status", "status", "code"), [
+    (500, 502, "PROVIDER_ERROR"), (503, 502, "PROVIDER_ERROR"), (429, 429, "RATE_LIMITED")])
+def test_provider_answering_errors_is_retried_a_bounded_number_of_times(faults, upstream_status, status, code):
+    headers = {"retry-after": "1"} if upstream_status == 429 else {}
+    faults.openai.push(*[Step("status", status=upstream_status, headers=headers)] * ATTEMPTS)
+    with faults.server.http_client_on_worker() as (client, _, _):
+        auth = signup(client)
+        started = time.monotonic()
+        response = client.post("/api/v1/chat/message", json={"message": "Hello?"}, headers=auth)
+        seconds = time.monotonic() - started
+        body = assert_provider_error(response, status, code)
+        assert chat_calls(faults.openai) == ATTEMPTS  # the first try and PROVIDER_MAX_RETRIES retries
+        assert seconds < SLACK_SECONDS + (1 if upstream_status == 429 else 0), seconds
+        if upstream_status == 429:
+            assert int(response.headers["Retry-After"]) >= 1  # passed on to the caller
+            assert seconds >= 1  # the retry waited the provider's Retry-After
+        conversation = body["details"]["conversation_id"]
+        kept = [("user", "complete", "Hello?"), ("assistant", "error", "")]
+        assert stored(client, auth, conversation) == kept
+        assert_serves_next(client, faults, auth, conversation, kept)
+    assert chat_calls(faults.anthropic) == 0  # no chain for a request that names no model
+
+
+def test_provider_answering_500_falls_back_along_the_configured_chain(faults):
+    faults.openai.push(*[Step("status", status=500)] * ATTEMPTS)
+    faults.anthropic.push(Step(text="Claude here."))
+    with faults.server.http_client_on_worker() as (client, _, _):
+        auth = signup(client)
+        response = client.post("/api/v1/chat/message", json={"message": "Hello?", "model": "gpt-4o-mini"},
+                               headers=auth)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["response"], body["model_used"], body["provider_used"]) == (
+            "Claude here.", "claude-sonnet-4.5", "anthropic")
+        assert chat_calls(faults.openai) == ATTEMPTS and chat_calls(faults.anthropic) == 1
+        kept = [("user", "complete", "Hello?"), ("assistant", "complete", "Claude here.")]
+        assert stored(client, auth, body["conversation_id"]) == kept
+        assert_serves_next(client, faults, auth, body["conversation_id"], kept)
+
+
+# A provider that stops sending mid-stream (socket open: the read timeout ends it, 504 TIMEOUT) or
+# drops the connection mid-stream (502 PROVIDER_ERROR): no retry once text went out; the stream
+# ends with an error event carrying the partial text, which is saved with status "error".
+MID_STREAM = {
+    "stall": (Step("stall", text="one two three four", after=2, seconds=HANG_SECONDS), 504, "TIMEOUT"),
+    "drop": (Step("disconnect", text="one two three four", after=2), 502, "PROVIDER_ERROR"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(MID_STREAM))
+def test_provider_failing_mid_stream_ends_the_sse_stream_with_an_error_event(faults, fault):
+    step, status, code = MID_STREAM[fault]
+    faults.openai.push(step)
+    with faults.server.http_client_on_worker() as (client, _, _):
+        auth = signup(client)
+        started = time.monotonic()
+        with client.stream("POST", "/api/v1/chat/completions", headers=auth, json={
+                "messages": [{"role": "user", "content": "Count for me"}], "stream": True}) as response:
+            assert response.status_code == 200, response.read()
+            events = list(sse_events(response.iter_lines()))
+        seconds = time.monotonic() - started
+        assert seconds < (PROVIDER_TIMEOUT if fault == "stall" else 0) + SLACK_SECONDS, seconds
+        chunks = [e["data"]["chunk"] for e in events if "chunk" in e["data"]]
+        assert "".join(chunks) == "one two"
+        last = events[-1]
+        assert last.get("event") == "error", events
+        assert (last["data"]["code"], last["data"]["status_code"], last["data"]["response"]) == (code, status,
+                                                                                               "one two")
+        assert chat_calls(faults.openai) == 1  # never retried after the first token
+        kept = [("user", "complete", "Count for me"), ("assistant", "error", "one two")]
+        assert stored(client, auth, last["data"]["chat_id"]) == kept
+        assert_serves_next(client, faults, auth, last["data"]["chat_id"], kept)
+
+
+@pytest.mark.parametrize("fault", sorted(MID_STREAM))
+async def test_provider_failing_mid_stream_ends_the_websocket_reply_with_an_error_frame(faults, fault):
+    step, status, code = MID_STREAM[fault]
+    with httpx.Client(base_url=faults.server.url, timeout=30) as client:
+        auth = signup(client)
+    token = auth["Authorization"].split()[1]
+    conversation = f"conv_{fault}_{secrets.token_hex(4)}"
+    faults.openai.push(step)
+    ws, _ = await ws_connect(faults.server, f"/ws/chat/{conversation}?token={token}")
+    try:
+        started = time.monotonic()
+        await ws.send(json.dumps({"type": "message", "content": "Count for me", "stream": True}))
+        frames = []
+        while (frame := await recv_json(ws, timeout=PROVIDER_TIMEOUT + 10))["type"] == "stream":
+            frames.append(frame)
+        seconds = time.monotonic() - started
+        assert seconds < (PROVIDER_TIMEOUT if fault == "stall" else 0) + SLACK_SECONDS, seconds
+        assert "".join(f["delta"] for f in frames) == "one two"
+        assert frame["type"] == "error", frame
+        assert (frame["code"], frame["data"]["status_code"]) == (code, status), frame
+        assert frame["data"]["details"]["partial_response"] == "one two", frame
+        assert chat_calls(faults.openai) == 1
+        # The socket stays open and its next message is answered normally.
+        faults.openai.push(Step(text="Back to normal."))
+        await ws.send(json.dumps({"type": "message", "content": "Still there?"}))
+        frame = await recv_json(ws, timeout=30)
+        assert frame["type"] == "message" and frame["response"] == "Back to normal.", frame
+    finally:
+        await ws.close()
+    with httpx.Client(base_url=faults.server.url, timeout=30) as client:
+        assert stored(client, auth, conversation) == [
+            ("user", "complete", "Count for me"), ("assistant", "error", "one two"),
+            ("user", "complete", "Still there?"), ("assistant", "complete", "Back to normal.")]

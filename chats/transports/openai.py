@@ -332,6 +332,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     status, payload = await asyncio.shield(replay.settle(reply, idem, build))
     if status != 200:
         status, payload = openai_error_body(status, payload)
+        headers = {**(headers or {}), **replay.error_headers(reply)}
     response = JsonResponse(payload, status=status, headers=headers)
     _overhead(response, started, provider_ms[0])
     return response
