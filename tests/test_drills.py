@@ -14,19 +14,22 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from providers.tests.fake_anthropic import FakeAnthropic
 from providers.tests.fake_openai import FakeOpenAI
 from providers.tests.fakeserver import Step, serving
-from tests.live import LiveServer, recv_json, skip_unless_required, sse_events, wait_until, ws_connect
+from tests.live import ROOT, LiveServer, _libpq, recv_json, skip_unless_required, sse_events, wait_until, ws_connect
 
 pytestmark = [pytest.mark.drill, pytest.mark.slow]
 
@@ -196,6 +199,7 @@ class Faults:
     openai: FakeOpenAI
     anthropic: FakeAnthropic
     redis_url: str
+    database_url: str
     log_dir: Path
 
 
@@ -207,12 +211,13 @@ def fault_stack(live_stack, tmp_path_factory) -> Iterator[Faults]:
         env = {**live_stack.server.env, "REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url,
                "PROVIDER_TIMEOUT_SECONDS": str(PROVIDER_TIMEOUT), "PROVIDER_MAX_RETRIES": str(PROVIDER_MAX_RETRIES),
                "ANTHROPIC_API_KEY": "sk-ant-live-test-0000", "ANTHROPIC_BASE_URL": anthropic.url,
-               "MODEL_FALLBACKS": "gpt-4o-mini=claude-sonnet-4.5", "DEFAULT_FALLBACKS": "none"}
+               "MODEL_FALLBACKS": "gpt-4o-mini=claude-sonnet-4.5", "DEFAULT_FALLBACKS": "none",
+               "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_SECONDS)}
         server = LiveServer(env=env, log=log_dir / "server.log")
         server.start(workers=2)
         try:
             yield Faults(server=server, openai=live_stack.upstream, anthropic=anthropic, redis_url=redis_url,
-                         log_dir=log_dir)
+                         database_url=live_stack.database.url, log_dir=log_dir)
         finally:
             server.stop()
 
@@ -389,3 +394,138 @@ async def test_provider_failing_mid_stream_ends_the_websocket_reply_with_an_erro
         assert stored(client, auth, conversation) == [
             ("user", "complete", "Count for me"), ("assistant", "error", "one two"),
             ("user", "complete", "Still there?"), ("assistant", "complete", "Back to normal.")]
+
+
+# --- A Celery worker killed mid-task (issue 14) ------------------------------------------------------
+#
+# Real workers (`celery -A chatplatform worker`, prefork, one pool process) on the fault server's
+# broker ingest a document uploaded through the API, and are killed with SIGKILL in the middle of
+# it: first the pool process (the worker's parent sees it die and requeues the task at once), then
+# the whole worker (the task stays unacknowledged in Redis, and the next worker to start gets it
+# once CELERY_VISIBILITY_TIMEOUT has passed). Each time the document ends up ``ready`` with all its
+# chunks, once.
+
+VISIBILITY_SECONDS = 5
+WORKER_READY_SECONDS = 90.0
+INGEST_SECONDS = 90.0  # a fresh pool process loads MiniLM first (10-20 s on a busy machine)
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], log: Path, name: str) -> None:
+        self.log = log
+        command = [sys.executable, "-m", "celery", "-A", "chatplatform", "worker", "--pool=prefork",
+                   "--concurrency=1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+                   "--without-heartbeat", "--loglevel=INFO"]
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        wait_until(lambda: self.alive() and " ready." in self.text(), timeout=WORKER_READY_SECONDS,
+                   interval=0.25, what=f"worker {name} to start")
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the worker exited ({self.process.returncode}):\n{self.text()[-3000:]}")
+        return True
+
+    def pool_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return [int(pid) for pid in children]
+
+    def kill(self) -> None:
+        """SIGKILL to the worker and its pool: no warm shutdown, nothing acknowledged or requeued."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def workers(faults) -> Iterator[list[Worker]]:
+    """Workers started by the test (appended to the list), all stopped at its end."""
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+def long_document() -> str:
+    """Text of some dozens of chunks (a fresh pool process loads MiniLM before embedding them: the
+    drill kills it meanwhile)."""
+    return "\n\n".join(f"Section {i}. " + " ".join(f"term{i}x{j} detail{j}" for j in range(40)) for i in range(12))
+
+
+def document(client: httpx.Client, auth: dict[str, str], document_id: str) -> dict:
+    response = client.get(f"/api/v1/documents/{document_id}", headers=auth)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_for_status(client, auth, document_id: str, status: str, *, timeout: float, worker: Worker) -> dict:
+    found: dict = {}
+
+    def reached() -> bool:
+        found.update(document(client, auth, document_id))
+        assert found["status"] in ("pending", "processing", status), (found, worker.text()[-3000:])
+        return found["status"] == status
+
+    try:
+        wait_until(reached, timeout=timeout, interval=0.1, what=f"document {document_id} to be {status}")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}: {found}\nworker log:\n{worker.text()[-3000:]}") from None
+    return found
+
+
+def stored_chunks(faults: Faults, document_id: str) -> int:
+    with psycopg.connect(_libpq(faults.database_url)) as conn:
+        return conn.execute("SELECT count(*) FROM knowledge_chunk WHERE document_id = %s",
+                            (document_id,)).fetchone()[0]
+
+
+def upload(client: httpx.Client, auth: dict[str, str], title: str) -> str:
+    response = client.post("/api/v1/documents", headers=auth, json={
+        "title": title, "content": long_document(), "mime_type": "text/plain"})
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending"
+    return response.json()["id"]
+
+
+def test_celery_worker_killed_mid_task_the_task_runs_again_to_completion(faults, workers):
+    env = faults.server.env
+    with httpx.Client(base_url=faults.server.url, timeout=30) as client:
+        auth = signup(client)
+        first = Worker(env, faults.log_dir / "worker-1.log", "drill-one")
+        workers.append(first)
+
+        # 1. The pool process dies mid-task (as under the OOM killer): its parent requeues the task.
+        doc = upload(client, auth, "Killed pool process")
+        wait_for_status(client, auth, doc, "processing", timeout=INGEST_SECONDS, worker=first)
+        (pool,) = first.pool_pids()
+        os.kill(pool, signal.SIGKILL)
+        assert document(client, auth, doc)["status"] == "processing"  # killed before it finished
+        ready = wait_for_status(client, auth, doc, "ready", timeout=INGEST_SECONDS, worker=first)
+        assert ready["chunk_count"] > 10 and ready["error"] == "", ready
+        assert stored_chunks(faults, doc) == ready["chunk_count"]  # every chunk, once
+        assert "WorkerLostError" in first.text() or "signal 9" in first.text(), first.text()[-3000:]
+
+        # 2. The whole worker dies mid-task: the next worker gets the task after the visibility timeout.
+        doc = upload(client, auth, "Killed worker")
+        wait_for_status(client, auth, doc, "processing", timeout=INGEST_SECONDS, worker=first)
+        killed_at = time.monotonic()
+        first.kill()
+        assert document(client, auth, doc)["status"] == "processing"
+        time.sleep(max(0.0, killed_at + VISIBILITY_SECONDS + 0.5 - time.monotonic()))
+        second = Worker(env, faults.log_dir / "worker-2.log", "drill-two")
+        workers.append(second)
+        ready = wait_for_status(client, auth, doc, "ready", timeout=INGEST_SECONDS, worker=second)
+        assert ready["chunk_count"] > 10 and ready["error"] == "", ready
+        assert stored_chunks(faults, doc) == ready["chunk_count"]
+        assert "knowledge.tasks.document_ingest" in second.text()
