@@ -1,5 +1,7 @@
 """Outage drills against the real services (issue 9, item 15): Redis stopped and started again,
-PostgreSQL restarted, stopped and started, under a running two-worker server.
+PostgreSQL restarted, stopped and started, under a running two-worker server. Fault drills (issue
+14): a provider that hangs, stops sending, answers 5xx/429 or drops the connection mid-stream, and
+a Celery worker killed mid-task; those stop no shared service (``-k "provider or celery"``).
 
 These stop services, so they are a marked set of their own (``-m drill``), run by ``.ci/run`` as a
 separate step: the main suite never sees its database go away. Redis is the stack's private
