@@ -329,19 +329,36 @@ def test_provider_answering_500_falls_back_along_the_configured_chain(faults):
         assert_serves_next(client, faults, auth, body["conversation_id"], kept)
 
 
-# A provider that stops sending mid-stream (socket open: the read timeout ends it, 504 TIMEOUT) or
-# drops the connection mid-stream (502 PROVIDER_ERROR): no retry once text went out; the stream
-# ends with an error event carrying the partial text, which is saved with status "error".
-MID_STREAM = {
-    "stall": (Step("stall", text="one two three four", after=2, seconds=HANG_SECONDS), 504, "TIMEOUT"),
-    "drop": (Step("disconnect", text="one two three four", after=2), 502, "PROVIDER_ERROR"),
+@dataclass
+class StreamFault:
+    """What the upstream does to a streamed reply, and what the client must see."""
+
+    steps: list[Step]
+    status: int
+    code: str
+    partial: str  # the text the client got (and the saved reply holds) before the error
+    attempts: int  # upstream calls: retried only before the first token
+    seconds: float  # the error arrives within this (plus SLACK_SECONDS)
+
+
+# Hanging before the first byte (retried, then 504 TIMEOUT); going silent mid-stream with the
+# socket open (the read timeout ends it: 504 TIMEOUT); dropping the connection mid-stream (502
+# PROVIDER_ERROR). Once text went out nothing is retried; the stream ends with an error event
+# carrying the partial text, which is saved with status "error".
+STREAM_FAULTS = {
+    "hang": StreamFault([Step("hang", seconds=HANG_SECONDS)] * ATTEMPTS, 504, "TIMEOUT", "", ATTEMPTS,
+                        ATTEMPTS * PROVIDER_TIMEOUT),
+    "stall": StreamFault([Step("stall", text="one two three four", after=2, seconds=HANG_SECONDS)], 504, "TIMEOUT",
+                         "one two", 1, PROVIDER_TIMEOUT),
+    "drop": StreamFault([Step("disconnect", text="one two three four", after=2)], 502, "PROVIDER_ERROR", "one two",
+                        1, 0),
 }
 
 
-@pytest.mark.parametrize("fault", sorted(MID_STREAM))
-def test_provider_failing_mid_stream_ends_the_sse_stream_with_an_error_event(faults, fault):
-    step, status, code = MID_STREAM[fault]
-    faults.openai.push(step)
+@pytest.mark.parametrize("name", sorted(STREAM_FAULTS))
+def test_provider_failing_a_stream_ends_the_sse_stream_with_an_error_event(faults, name):
+    fault = STREAM_FAULTS[name]
+    faults.openai.push(*fault.steps)
     with faults.server.http_client_on_worker() as (client, _, _):
         auth = signup(client)
         started = time.monotonic()
@@ -350,41 +367,41 @@ def test_provider_failing_mid_stream_ends_the_sse_stream_with_an_error_event(fau
             assert response.status_code == 200, response.read()
             events = list(sse_events(response.iter_lines()))
         seconds = time.monotonic() - started
-        assert seconds < (PROVIDER_TIMEOUT if fault == "stall" else 0) + SLACK_SECONDS, seconds
+        assert fault.seconds <= seconds < fault.seconds + SLACK_SECONDS, seconds
         chunks = [e["data"]["chunk"] for e in events if "chunk" in e["data"]]
-        assert "".join(chunks) == "one two"
+        assert "".join(chunks) == fault.partial
         last = events[-1]
         assert last.get("event") == "error", events
-        assert (last["data"]["code"], last["data"]["status_code"], last["data"]["response"]) == (code, status,
-                                                                                               "one two")
-        assert chat_calls(faults.openai) == 1  # never retried after the first token
-        kept = [("user", "complete", "Count for me"), ("assistant", "error", "one two")]
+        assert (last["data"]["code"], last["data"]["status_code"], last["data"]["response"]) == (
+            fault.code, fault.status, fault.partial)
+        assert chat_calls(faults.openai) == fault.attempts
+        kept = [("user", "complete", "Count for me"), ("assistant", "error", fault.partial)]
         assert stored(client, auth, last["data"]["chat_id"]) == kept
         assert_serves_next(client, faults, auth, last["data"]["chat_id"], kept)
 
 
-@pytest.mark.parametrize("fault", sorted(MID_STREAM))
-async def test_provider_failing_mid_stream_ends_the_websocket_reply_with_an_error_frame(faults, fault):
-    step, status, code = MID_STREAM[fault]
+@pytest.mark.parametrize("name", sorted(STREAM_FAULTS))
+async def test_provider_failing_a_stream_ends_the_websocket_reply_with_an_error_frame(faults, name):
+    fault = STREAM_FAULTS[name]
     with httpx.Client(base_url=faults.server.url, timeout=30) as client:
         auth = signup(client)
     token = auth["Authorization"].split()[1]
-    conversation = f"conv_{fault}_{secrets.token_hex(4)}"
-    faults.openai.push(step)
+    conversation = f"conv_{name}_{secrets.token_hex(4)}"
+    faults.openai.push(*fault.steps)
     ws, _ = await ws_connect(faults.server, f"/ws/chat/{conversation}?token={token}")
     try:
         started = time.monotonic()
         await ws.send(json.dumps({"type": "message", "content": "Count for me", "stream": True}))
         frames = []
-        while (frame := await recv_json(ws, timeout=PROVIDER_TIMEOUT + 10))["type"] == "stream":
+        while (frame := await recv_json(ws, timeout=fault.seconds + 10))["type"] == "stream":
             frames.append(frame)
         seconds = time.monotonic() - started
-        assert seconds < (PROVIDER_TIMEOUT if fault == "stall" else 0) + SLACK_SECONDS, seconds
-        assert "".join(f["delta"] for f in frames) == "one two"
+        assert fault.seconds <= seconds < fault.seconds + SLACK_SECONDS, seconds
+        assert "".join(f["delta"] for f in frames) == fault.partial
         assert frame["type"] == "error", frame
-        assert (frame["code"], frame["data"]["status_code"]) == (code, status), frame
-        assert frame["data"]["details"]["partial_response"] == "one two", frame
-        assert chat_calls(faults.openai) == 1
+        assert (frame["code"], frame["data"]["status_code"]) == (fault.code, fault.status), frame
+        assert frame["data"]["details"]["partial_response"] == fault.partial, frame
+        assert chat_calls(faults.openai) == fault.attempts
         # The socket stays open and its next message is answered normally.
         faults.openai.push(Step(text="Back to normal."))
         await ws.send(json.dumps({"type": "message", "content": "Still there?"}))
@@ -394,7 +411,7 @@ async def test_provider_failing_mid_stream_ends_the_websocket_reply_with_an_erro
         await ws.close()
     with httpx.Client(base_url=faults.server.url, timeout=30) as client:
         assert stored(client, auth, conversation) == [
-            ("user", "complete", "Count for me"), ("assistant", "error", "one two"),
+            ("user", "complete", "Count for me"), ("assistant", "error", fault.partial),
             ("user", "complete", "Still there?"), ("assistant", "complete", "Back to normal.")]
 
 
