@@ -329,6 +329,10 @@ WEBHOOKS_PER_USER = env.int("WEBHOOKS_PER_USER", default=20)
 PROVIDER_ENCRYPTION_KEY = env.str("PROVIDER_ENCRYPTION_KEY", default="")
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=60.0)
 PROVIDER_MAX_RETRIES = env.int("PROVIDER_MAX_RETRIES", default=2)
+# Circuit breaker (per provider, per worker process): after this many failed attempts in a row the
+# provider is skipped for the cooldown, then one trial call is let through.
+PROVIDER_BREAKER_THRESHOLD = env.int("PROVIDER_BREAKER_THRESHOLD", default=5)
+PROVIDER_BREAKER_COOLDOWN_SECONDS = env.float("PROVIDER_BREAKER_COOLDOWN_SECONDS", default=30.0)
 
 
 def _fallback_chains(raw: str) -> dict[str, list[str]]:

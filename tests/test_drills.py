@@ -193,6 +193,8 @@ PROVIDER_MAX_RETRIES = 1
 ATTEMPTS = PROVIDER_MAX_RETRIES + 1
 HANG_SECONDS = 12  # far longer than the timeout: an answer within it is our server's doing
 SLACK_SECONDS = 3.0  # backoff (at most 0.25 s before the one retry) and the turn's own work
+BREAKER_THRESHOLD = 2 * ATTEMPTS  # two failed requests in a row open a worker's breaker
+BREAKER_COOLDOWN = 3.0
 
 
 @dataclass
@@ -214,6 +216,8 @@ def fault_stack(live_stack, tmp_path_factory) -> Iterator[Faults]:
                "PROVIDER_TIMEOUT_SECONDS": str(PROVIDER_TIMEOUT), "PROVIDER_MAX_RETRIES": str(PROVIDER_MAX_RETRIES),
                "ANTHROPIC_API_KEY": "sk-ant-live-test-0000", "ANTHROPIC_BASE_URL": anthropic.url,
                "MODEL_FALLBACKS": "gpt-4o-mini=claude-sonnet-4.5", "DEFAULT_FALLBACKS": "none",
+               "PROVIDER_BREAKER_THRESHOLD": str(BREAKER_THRESHOLD),
+               "PROVIDER_BREAKER_COOLDOWN_SECONDS": str(BREAKER_COOLDOWN),
                "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_SECONDS)}
         server = LiveServer(env=env, log=log_dir / "server.log")
         server.start(workers=2)
@@ -327,6 +331,38 @@ def test_provider_answering_500_falls_back_along_the_configured_chain(faults):
         kept = [("user", "complete", "Hello?"), ("assistant", "complete", "Claude here.")]
         assert stored(client, auth, body["conversation_id"]) == kept
         assert_serves_next(client, faults, auth, body["conversation_id"], kept)
+
+
+def test_provider_down_for_a_while_opens_the_breaker_and_the_server_recovers_by_itself(faults):
+    faults.openai.push(*[Step("status", status=500)] * BREAKER_THRESHOLD)
+    with faults.server.http_client_on_worker() as (client, _, _):
+        auth = signup(client)
+        for n in range(BREAKER_THRESHOLD // ATTEMPTS):
+            response = client.post("/api/v1/chat/message", json={"message": f"Down {n}?"}, headers=auth)
+            assert_provider_error(response, 502, "PROVIDER_ERROR")
+        assert chat_calls(faults.openai) == BREAKER_THRESHOLD
+        # Open: this worker answers at once, without calling the provider...
+        started = time.monotonic()
+        response = client.post("/api/v1/chat/message", json={"message": "Still down?"}, headers=auth)
+        assert_provider_error(response, 502, "PROVIDER_ERROR")
+        assert time.monotonic() - started < 1.5
+        assert chat_calls(faults.openai) == BREAKER_THRESHOLD
+        # ... and a model with a fallback chain is answered by its fallback.
+        faults.anthropic.push(Step(text="Claude here."))
+        response = client.post("/api/v1/chat/message", json={"message": "Anyone?", "model": "gpt-4o-mini"},
+                               headers=auth)
+        assert response.status_code == 200 and response.json()["provider_used"] == "anthropic", response.text
+        assert chat_calls(faults.openai) == BREAKER_THRESHOLD
+        # After the cooldown one trial call goes through; the provider is back, so is the service.
+        time.sleep(BREAKER_COOLDOWN + 0.2)
+        faults.openai.push(Step(text="Back to normal."), Step(text="And again."))
+        conversation = response.json()["conversation_id"]
+        for text in ("Back to normal.", "And again."):
+            response = client.post("/api/v1/chat/message", json={"message": "Back?"}, headers=auth)
+            assert response.status_code == 200 and response.json()["response"] == text, response.text
+        assert chat_calls(faults.openai) == BREAKER_THRESHOLD + 2
+        assert stored(client, auth, conversation) == [("user", "complete", "Anyone?"),
+                                                      ("assistant", "complete", "Claude here.")]
 
 
 @dataclass
