@@ -194,7 +194,7 @@ ATTEMPTS = PROVIDER_MAX_RETRIES + 1
 HANG_SECONDS = 12  # far longer than the timeout: an answer within it is our server's doing
 SLACK_SECONDS = 3.0  # backoff (at most 0.25 s before the one retry) and the turn's own work
 BREAKER_THRESHOLD = 2 * ATTEMPTS  # two failed requests in a row open a worker's breaker
-BREAKER_COOLDOWN = 3.0
+BREAKER_COOLDOWN = 8.0  # room for the checks made while it is open, on a busy machine too
 
 
 @dataclass
@@ -338,8 +338,10 @@ def test_provider_down_for_a_while_opens_the_breaker_and_the_server_recovers_by_
     with faults.server.http_client_on_worker() as (client, _, _):
         auth = signup(client)
         for n in range(BREAKER_THRESHOLD // ATTEMPTS):
+            opening = time.monotonic()  # the breaker opens after this (during the last request)...
             response = client.post("/api/v1/chat/message", json={"message": f"Down {n}?"}, headers=auth)
             assert_provider_error(response, 502, "PROVIDER_ERROR")
+        opened = time.monotonic()  # ... and before this
         assert chat_calls(faults.openai) == BREAKER_THRESHOLD
         # Open: this worker answers at once, without calling the provider...
         started = time.monotonic()
@@ -353,8 +355,9 @@ def test_provider_down_for_a_while_opens_the_breaker_and_the_server_recovers_by_
                                headers=auth)
         assert response.status_code == 200 and response.json()["provider_used"] == "anthropic", response.text
         assert chat_calls(faults.openai) == BREAKER_THRESHOLD
+        assert time.monotonic() < opening + BREAKER_COOLDOWN  # those were answered while it was open
         # After the cooldown one trial call goes through; the provider is back, so is the service.
-        time.sleep(BREAKER_COOLDOWN + 0.2)
+        time.sleep(max(0.0, opened + BREAKER_COOLDOWN + 0.3 - time.monotonic()))
         faults.openai.push(Step(text="Back to normal."), Step(text="And again."))
         conversation = response.json()["conversation_id"]
         for text in ("Back to normal.", "And again."):
