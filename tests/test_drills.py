@@ -471,8 +471,10 @@ INGEST_SECONDS = 90.0  # a fresh pool process loads MiniLM first (10-20 s on a b
 class Worker:
     def __init__(self, env: dict[str, str], log: Path, name: str) -> None:
         self.log = log
+        # A fresh pool process per task: each ingestion starts by loading MiniLM (seconds), which is
+        # when the drill kills it, so the kill lands mid-task however fast the machine embeds.
         command = [sys.executable, "-m", "celery", "-A", "chatplatform", "worker", "--pool=prefork",
-                   "--concurrency=1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+                   "--concurrency=1", "--max-tasks-per-child=1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
                    "--without-heartbeat", "--loglevel=INFO"]
         with log.open("ab") as out:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
