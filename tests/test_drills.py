@@ -368,6 +368,38 @@ def test_provider_down_for_a_while_opens_the_breaker_and_the_server_recovers_by_
                                                       ("assistant", "complete", "Claude here.")]
 
 
+def test_openai_sdk_client_of_the_gateway_gets_openai_errors_in_time(faults):
+    """The official OpenAI SDK against our /v1, as any gateway client: a hung provider is a 504
+    within the bound (not the SDK's own 10 minute timeout), a drop mid-stream raises from the
+    stream after the text so far, and the next call works."""
+    import openai
+
+    with httpx.Client(base_url=faults.server.url, timeout=30) as client:
+        auth = signup(client)
+    sdk = openai.OpenAI(base_url=f"{faults.server.url}/v1", api_key=auth["Authorization"].split()[1],
+                        max_retries=0)
+    messages = [{"role": "user", "content": "Count for me"}]
+    faults.openai.push(*[Step("hang", seconds=HANG_SECONDS)] * ATTEMPTS)
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as caught:
+        sdk.chat.completions.create(model="gpt-4o", messages=messages)
+    assert ATTEMPTS * PROVIDER_TIMEOUT <= time.monotonic() - started < ATTEMPTS * PROVIDER_TIMEOUT + SLACK_SECONDS
+    assert caught.value.status_code == 504, caught.value
+    assert caught.value.body["code"] == "timeout" and caught.value.body["param"] is None, caught.value.body
+
+    faults.openai.push(Step("disconnect", text="one two three four", after=2))
+    text = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in sdk.chat.completions.create(model="gpt-4o", messages=messages, stream=True):
+            text += [choice.delta.content or "" for choice in chunk.choices]
+    assert "".join(text) == "one two"
+    assert chat_calls(faults.openai) == ATTEMPTS + 1
+
+    faults.openai.push(Step(text="Back to normal."))
+    answer = sdk.chat.completions.create(model="gpt-4o", messages=messages)
+    assert answer.choices[0].message.content == "Back to normal."
+
+
 @dataclass
 class StreamFault:
     """What the upstream does to a streamed reply, and what the client must see."""

@@ -197,6 +197,8 @@ def test_provider_rate_limit_passes_its_retry_after_on_every_route(no_retries, a
     response = auth_client.post(path, body, format="json")
     assert response.status_code == 429, response.content
     assert response["Retry-After"] == "7"
+    if path in ("/v1/chat/completions", "/v1/responses"):  # OpenAI's shape: no request field was at fault
+        assert response.json()["error"]["param"] is None, response.json()
 
 
 # --- Idempotency-Key ---------------------------------------------------------------------------------------
