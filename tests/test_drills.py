@@ -368,7 +368,7 @@ def test_provider_down_for_a_while_opens_the_breaker_and_the_server_recovers_by_
                                                       ("assistant", "complete", "Claude here.")]
 
 
-def test_openai_sdk_client_of_the_gateway_gets_openai_errors_in_time(faults):
+def test_provider_faults_reach_an_openai_sdk_client_of_the_gateway_as_openai_errors_in_time(faults):
     """The official OpenAI SDK against our /v1, as any gateway client: a hung provider is a 504
     within the bound (not the SDK's own 10 minute timeout), a drop mid-stream raises from the
     stream after the text so far, and the next call works."""
