@@ -230,9 +230,22 @@ def fault_stack(live_stack, tmp_path_factory) -> Iterator[Faults]:
 
 @pytest.fixture
 def faults(fault_stack: Faults, live) -> Faults:
-    """The fault server, both upstreams' scripts and logs cleared."""
+    """The fault server, both upstreams' scripts and logs cleared, and every worker's circuit
+    breaker closed: the failures an earlier drill left on a worker (its breaker is per process)
+    must not open it in this one. A success on each worker resets its count."""
+    with fault_stack.server.http_client_on_worker() as (client, first, _):
+        _closes_the_breaker(client, fault_stack)
+    with fault_stack.server.http_client_on_worker(other_than=first) as (client, _, _):
+        _closes_the_breaker(client, fault_stack)
+    fault_stack.openai.reset()
     fault_stack.anthropic.reset()
     return fault_stack
+
+
+def _closes_the_breaker(client: httpx.Client, faults: Faults) -> None:
+    faults.openai.push(Step(text="Ready."))
+    response = client.post("/api/v1/chat/completion", json={"message": "Ready?"})  # no model: no fallback
+    assert response.status_code == 200, response.text
 
 
 def signup(client: httpx.Client) -> dict[str, str]:
