@@ -195,6 +195,7 @@ HANG_SECONDS = 12  # far longer than the timeout: an answer within it is our ser
 SLACK_SECONDS = 3.0  # backoff (at most 0.25 s before the one retry) and the turn's own work
 BREAKER_THRESHOLD = 2 * ATTEMPTS  # two failed requests in a row open a worker's breaker
 BREAKER_COOLDOWN = 8.0  # room for the checks made while it is open, on a busy machine too
+VISIBILITY_SECONDS = 5  # CELERY_VISIBILITY_TIMEOUT: a dead worker's task goes to another after this
 
 
 @dataclass
@@ -508,7 +509,6 @@ async def test_provider_failing_a_stream_ends_the_websocket_reply_with_an_error_
 # once CELERY_VISIBILITY_TIMEOUT has passed). Each time the document ends up ``ready`` with all its
 # chunks, once.
 
-VISIBILITY_SECONDS = 5
 WORKER_READY_SECONDS = 90.0
 INGEST_SECONDS = 90.0  # a fresh pool process loads MiniLM first (10-20 s on a busy machine)
 
