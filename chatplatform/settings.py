@@ -200,6 +200,17 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# A task is acknowledged when it ends, not when a worker takes it: a worker killed mid-task (OOM,
+# SIGKILL, a lost node) leaves its task unacknowledged, and the broker hands it out again. A pool
+# child that dies is seen by its parent at once (reject_on_worker_lost requeues the task); a whole
+# worker that dies leaves the message with Redis, which gives it to the next worker once
+# CELERY_VISIBILITY_TIMEOUT seconds have passed since delivery. That timeout must exceed the
+# longest task and the longest countdown (webhook retries wait up to WEBHOOK_RETRY_MAX_SECONDS),
+# or a task still running, or still waiting, is delivered a second time. Tasks are idempotent.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a dying worker holds at most one task per process
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 
 # --- Response cache (providers/cache.py) -------------------------------------------------------
 RESPONSE_CACHE_ENABLED = env.bool("RESPONSE_CACHE_ENABLED", default=True)
@@ -321,6 +332,10 @@ WEBHOOKS_PER_USER = env.int("WEBHOOKS_PER_USER", default=20)
 PROVIDER_ENCRYPTION_KEY = env.str("PROVIDER_ENCRYPTION_KEY", default="")
 PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=60.0)
 PROVIDER_MAX_RETRIES = env.int("PROVIDER_MAX_RETRIES", default=2)
+# Circuit breaker (per provider, per worker process): after this many failed attempts in a row the
+# provider is skipped for the cooldown, then one trial call is let through.
+PROVIDER_BREAKER_THRESHOLD = env.int("PROVIDER_BREAKER_THRESHOLD", default=5)
+PROVIDER_BREAKER_COOLDOWN_SECONDS = env.float("PROVIDER_BREAKER_COOLDOWN_SECONDS", default=30.0)
 
 
 def _fallback_chains(raw: str) -> dict[str, list[str]]:

@@ -177,8 +177,9 @@ async def _generate(reply: Reply) -> None:
     if reply.citations is not None:
         common["citations"] = reply.citations
     if error is not None:
+        # The error's headers go along (a provider's 429 passes its Retry-After on to the caller).
         await _publish(reply, "error", code=error.code, message=error.message,
-                       status_code=error.status_code, **common)
+                       status_code=error.status_code, headers=dict(error.headers), **common)
     else:
         await _publish(reply, "done", **common, **({"metadata": reply.metadata} if reply.metadata else {}))
     _running.pop(reply.stream_id, None)

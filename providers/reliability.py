@@ -3,7 +3,8 @@
 Backoff is exponential with full jitter, never shorter than a provider's ``Retry-After``; a wait
 longer than ``MAX_WAIT_SECONDS`` is not slept through, the caller falls back instead. The breaker
 is per provider and per process: after ``threshold`` consecutive failures the provider is
-skipped for ``cooldown`` seconds, then one trial call is let through (half-open).
+skipped for ``cooldown`` seconds, then one trial call is let through (half-open). Unless given,
+both come from the settings ``PROVIDER_BREAKER_THRESHOLD`` and ``PROVIDER_BREAKER_COOLDOWN_SECONDS``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+
+from django.conf import settings
 
 BASE_DELAY_SECONDS = 0.25
 MAX_DELAY_SECONDS = 4.0
@@ -36,11 +39,19 @@ class _State:
 
 
 class CircuitBreaker:
-    def __init__(self, threshold: int = 5, cooldown: float = 30.0) -> None:
-        self.threshold = threshold
-        self.cooldown = cooldown
+    def __init__(self, threshold: int | None = None, cooldown: float | None = None) -> None:
+        self._threshold = threshold
+        self._cooldown = cooldown
         self._states: dict[str, _State] = {}
         self._lock = threading.Lock()
+
+    @property
+    def threshold(self) -> int:
+        return self._threshold if self._threshold is not None else settings.PROVIDER_BREAKER_THRESHOLD
+
+    @property
+    def cooldown(self) -> float:
+        return self._cooldown if self._cooldown is not None else settings.PROVIDER_BREAKER_COOLDOWN_SECONDS
 
     def _state(self, name: str) -> _State:
         return self._states.setdefault(name, _State())

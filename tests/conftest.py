@@ -59,7 +59,11 @@ def live(live_stack) -> Stack:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    stack = item.funcargs.get("live") if hasattr(item, "funcargs") else None
-    if report.failed and stack is not None:
-        report.sections.append(("live server log (tail)", stack.server.log_tail()))
+    funcargs = getattr(item, "funcargs", {})
+    if report.failed:
+        # The live stack's server, and a drill's own server (``faults``) when the test has one.
+        for name in ("live", "faults"):
+            stack = funcargs.get(name)
+            if stack is not None:
+                report.sections.append((f"{name} server log (tail)", stack.server.log_tail()))
     return report

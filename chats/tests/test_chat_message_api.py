@@ -169,6 +169,8 @@ def test_provider_failure_is_the_envelope_and_keeps_the_user_message(no_retries,
     body = response.json()
     assert body["code"] == code and body["status_code"] == status and body["detail"]
     assert "sk-should-not-leak" not in response.content.decode()
+    if status == 429:
+        assert response["Retry-After"] == "1"  # the provider's, passed on
     assert body["details"]["conversation_id"] == "conv_fail"
     user_message = Message.objects.get(id=body["details"]["user_message_id"])
     assert (user_message.role, user_message.content) == ("user", "Will this work?")
@@ -182,6 +184,21 @@ def test_provider_failure_is_the_envelope_and_keeps_the_user_message(no_retries,
     assert retry.status_code == 200 and retry.json()["response"] == "Yes, now it does."
     sent = [(m["role"], m["content"]) for m in no_retries.calls[-1].body["messages"]]
     assert sent == [("user", "Will this work?"), ("user", "Again?")]  # the failed reply is not history
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}),  # seed 004 (async view)
+    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}),
+    ("/v1/responses", {"model": "gpt-4o-mini", "input": "Hi"}),
+    ("/v1/messages", {"model": "gpt-4o-mini", "max_tokens": 50, "messages": [{"role": "user", "content": "Hi"}]}),
+])
+def test_provider_rate_limit_passes_its_retry_after_on_every_route(no_retries, auth_client, path, body):
+    no_retries.push(Step("status", status=429, headers={"retry-after": "7"}))
+    response = auth_client.post(path, body, format="json")
+    assert response.status_code == 429, response.content
+    assert response["Retry-After"] == "7"
+    if path in ("/v1/chat/completions", "/v1/responses"):  # OpenAI's shape: no request field was at fault
+        assert response.json()["error"]["param"] is None, response.json()
 
 
 # --- Idempotency-Key ---------------------------------------------------------------------------------------

@@ -235,6 +235,7 @@ async def test_provider_timeout_and_rate_limit_codes(openai_configured, settings
     frames = await frames_until(comm)
     await comm.disconnect()
     assert frames[-1]["type"] == "error" and frames[-1]["data"]["code"] == "RATE_LIMITED"
+    assert frames[-1]["data"]["details"]["retry_after"] == 1  # the provider's Retry-After
 
 
 async def test_resume_stateless_chat_after_disconnect(openai_configured):

@@ -145,7 +145,7 @@ async def messages_create(request: HttpRequest) -> HttpResponse:
     status, payload = await asyncio.shield(replay.settle(reply, idem, build))
     if status != 200:
         status, payload = anthropic_error_body(status, payload)
-    response = JsonResponse(payload, status=status)
+    response = JsonResponse(payload, status=status, headers=replay.error_headers(reply))
     _overhead(response, started, provider_ms[0])
     return response
 

@@ -195,8 +195,12 @@ class Frames:
         raise NotImplementedError
 
     def error(self, event: dict) -> dict:
+        details: dict[str, Any] = {"partial_response": event["content"]}
+        retry_after = (event.get("headers") or {}).get("Retry-After")
+        if retry_after:  # a provider's 429: as long as it asked for
+            details["retry_after"] = int(retry_after)
         return error_frame(error_code(event["status_code"], event["code"]), event["message"], id=self.client_id,
-                           status_code=event["status_code"], details={"partial_response": event["content"]},
+                           status_code=event["status_code"], details=details,
                            event_id=event_id(event), stream_id=event["stream_id"],
                            conversation_id=event.get("conversation_id"), message_id=event.get("message_id"))
 

@@ -64,7 +64,10 @@ def openai_error_body(status: int, body: dict) -> tuple[int, dict]:
     if status == 422:
         status = 400
     details = body.get("details") or {}
-    param = next(iter(details), None) if isinstance(details, dict) and details else None
+    # ``param`` names the request field at fault: a key whose value lists its errors. Other details
+    # (a failed reply's stream, conversation and message ids) name no parameter.
+    param = next((name for name, errors in details.items() if isinstance(errors, (list, dict))), None) \
+        if isinstance(details, dict) else None
     error = {"message": body.get("message") or body.get("detail") or "Error.",
              "type": ERROR_TYPES.get(status, "api_error"), "param": param, "code": body.get("error"),
              "request_id": body.get("request_id")}
@@ -332,6 +335,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     status, payload = await asyncio.shield(replay.settle(reply, idem, build))
     if status != 200:
         status, payload = openai_error_body(status, payload)
+        headers = {**(headers or {}), **replay.error_headers(reply)}
     response = JsonResponse(payload, status=status, headers=headers)
     _overhead(response, started, provider_ms[0])
     return response

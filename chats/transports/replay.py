@@ -123,6 +123,12 @@ async def outcome(reply: streaming.Reply, build: Callable[[dict], dict]) -> tupl
                                           details=error_details(final))
 
 
+def error_headers(reply: streaming.Reply) -> dict[str, str]:
+    """The headers of a failed reply's error (``Retry-After`` of a provider's 429); none otherwise."""
+    final = reply.final or {}
+    return dict(final.get("headers") or {}) if final.get("type") == "error" else {}
+
+
 async def settle(reply: streaming.Reply, idem: idempotency.Idempotency,
                  build: Callable[[dict], dict]) -> tuple[int, dict]:
     """:func:`outcome`, kept under the key when it succeeded (a failed call runs again on retry)."""

@@ -25,7 +25,7 @@ async def respond(reply: streaming.Reply, idem: idempotency.Idempotency, build: 
                   headers: dict[str, str] | None = None) -> JsonResponse:
     """The JSON answer of an async view (kept for ``Idempotency-Key`` retries)."""
     status, body = await asyncio.shield(replay.settle(reply, idem, build))
-    return JsonResponse(body, status=status, headers=headers)
+    return JsonResponse(body, status=status, headers={**(headers or {}), **replay.error_headers(reply)})
 
 
 def answer(caller: Caller, turn: Turn, build: Callable[[dict], dict]) -> dict:
@@ -38,7 +38,7 @@ def answer(caller: Caller, turn: Turn, build: Callable[[dict], dict]) -> dict:
     final = async_to_sync(run)()
     if final["type"] == "error":
         raise AppError(final["message"], status_code=final["status_code"], code=final["code"],
-                       details=error_details(final))
+                       details=error_details(final), headers=final.get("headers"))
     return build(final)  # in the view's thread: the shape may read the database
 
 

@@ -4,7 +4,8 @@ Serves ``/v1/chat/completions`` (JSON, or SSE when the body says ``stream``), ``
 ``/v1/embeddings``. Paths are matched by suffix, so a base URL with or without ``/v1`` works.
 Step kinds beyond :mod:`fakeserver`'s: ``length`` / ``content_filter`` end with that finish reason.
 ``malformed`` and ``disconnect`` strike after ``step.after`` content chunks; ``truncate`` ends the
-body cleanly there, without the finish_reason chunk and ``[DONE]``.
+body cleanly there, without the finish_reason chunk and ``[DONE]``; ``stall`` goes silent there for
+``step.seconds`` with the connection open (a provider that stops sending mid-stream), then ends so.
 """
 
 from __future__ import annotations
@@ -144,6 +145,10 @@ class FakeOpenAI(ScriptedUpstream):
                     await end_stream(send)
                     return
                 if step.kind == "truncate":
+                    await end_stream(send)
+                    return
+                if step.kind == "stall":  # silence with the connection open, then end without a finish
+                    await asyncio.sleep(step.seconds)
                     await end_stream(send)
                     return
             await send_chunk(send, delta(content=part))

@@ -13,6 +13,7 @@ the next requests get with :meth:`ScriptedUpstream.push`:
     Step("malformed")                         # a broken body / stream chunk
     Step("disconnect", after=2)               # stream 2 chunks, then drop the connection
     Step("truncate", after=2)                 # stream 2 chunks, then end the body without the final event
+    Step("stall", after=2, seconds=30)        # stream 2 chunks, then silence with the socket open (OpenAI fake)
 
 Every received request is recorded in ``calls`` (method, path, headers, json body).
 """

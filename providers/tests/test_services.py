@@ -108,9 +108,9 @@ async def test_non_retryable_refusal_is_not_retried_or_fallen_back(with_backup, 
     assert len(openai_configured.calls) == 1 and not with_backup.calls
 
 
-async def test_circuit_breaker_skips_a_failing_provider(with_backup, openai_configured, monkeypatch):
-    monkeypatch.setattr(breaker, "threshold", 3)
-    monkeypatch.setattr(breaker, "cooldown", 0.5)
+async def test_circuit_breaker_skips_a_failing_provider(with_backup, openai_configured, settings):
+    settings.PROVIDER_BREAKER_THRESHOLD = 3
+    settings.PROVIDER_BREAKER_COOLDOWN_SECONDS = 0.5
     openai_configured.push(*[Step("status", status=503)] * 3)
     with_backup.push(Step(text="backup 1"), Step(text="backup 2"), Step(text="backup 3"))
     assert (await services.chat_complete(call())).provider == "backup"
