@@ -213,6 +213,42 @@ async def measure(args, mock_url: str, gateways: dict[str, tuple[str, int, dict]
     return results
 
 
+def server_env(mock_url: str, workdir: Path, workers: int = 1) -> dict:
+    """The server's environment: DEBUG and rate limits off, the mock as OpenAI's upstream, no response
+    cache; ``DATABASE_URL``/``REDIS_URL`` when set, else a SQLite file in ``workdir``."""
+    env = {
+        **os.environ, "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50), "LOG_LEVEL": "WARNING",
+        "OPENAI_API_KEY": "sk-bench-0000", "OPENAI_BASE_URL": f"{mock_url}/v1", "RATE_LIMIT_ENABLED": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost", "WEB_CONCURRENCY": str(workers), "DEFAULT_PROVIDER": "openai",
+        "DEFAULT_MODEL": "gpt-4o-mini",
+        "RESPONSE_CACHE_ENABLED": "false",  # the gateway itself is measured, not cache hits
+    }
+    if not env.get("DATABASE_URL"):
+        env["SQLITE_PATH"] = str(workdir / "bench.sqlite3")
+    return env
+
+
+def start_mock(port: int, delay_ms: int) -> subprocess.Popen:
+    """``bench/mock_upstream.py`` on 127.0.0.1:port, answering after ``delay_ms``."""
+    return subprocess.Popen([PYTHON, str(ROOT / "bench" / "mock_upstream.py"), str(port), str(delay_ms)], cwd=ROOT)
+
+
+def start_server(env: dict, port: int) -> subprocess.Popen:
+    """``manage.py serve`` (uvicorn, ``WEB_CONCURRENCY`` workers when Redis is configured) on 127.0.0.1:port."""
+    return subprocess.Popen([PYTHON, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL)
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def prepare_database(env: dict) -> str:
     """Migrate and create a bench user with an API key; returns the raw key."""
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -265,22 +301,12 @@ def main() -> int:
     mock_port, server_port, litellm_port = free_port(), free_port(), free_port()
     mock_url, server_url = f"http://127.0.0.1:{mock_port}", f"http://127.0.0.1:{server_port}"
     litellm_url = f"http://127.0.0.1:{litellm_port}"
-    env = {
-        **os.environ, "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50), "LOG_LEVEL": "WARNING",
-        "OPENAI_API_KEY": "sk-bench-0000", "OPENAI_BASE_URL": f"{mock_url}/v1", "RATE_LIMIT_ENABLED": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost", "WEB_CONCURRENCY": "1", "DEFAULT_PROVIDER": "openai",
-        "DEFAULT_MODEL": "gpt-4o-mini",
-        "RESPONSE_CACHE_ENABLED": "false",  # the gateway itself is measured, not cache hits
-    }
-    if not env.get("DATABASE_URL"):
-        env["SQLITE_PATH"] = str(workdir / "bench.sqlite3")
+    env = server_env(mock_url, workdir)
     processes = []
     try:
-        processes.append(subprocess.Popen([PYTHON, str(ROOT / "bench" / "mock_upstream.py"), str(mock_port),
-                                           str(args.delay)], cwd=ROOT))
+        processes.append(start_mock(mock_port, args.delay))
         api_key = prepare_database(env)
-        server = subprocess.Popen([PYTHON, "manage.py", "serve", "--port", str(server_port)], cwd=ROOT,
-                                  env=env, stdout=subprocess.DEVNULL)
+        server = start_server(env, server_port)
         processes.append(server)
         gateways = {"chatplatform": (server_url, server.pid, {"Authorization": f"Bearer {api_key}"})}
         if with_litellm:
@@ -294,13 +320,7 @@ def main() -> int:
             wait_for(f"{litellm_url}/health/liveliness", timeout=180)
         results = asyncio.run(measure(args, mock_url, gateways))
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)
     results["database"] = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
     results["cpu"] = f"{os.cpu_count()} cores"
     results["targets"] = TARGETS
