@@ -92,10 +92,7 @@ async def open_loop(client: httpx.AsyncClient, url: str, headers: dict, *, rate:
         if response.status_code != 200:
             return
         load.latencies_ms.append((loop.time() - due) * 1000)
-        body = response.json()
-        load.records.append({"conversation_id": body.get("conversation_id"), "message_id": body.get("message_id"),
-                             "user_message_id": body.get("user_message_id"), "text": text,
-                             "reply": body.get("message")})
+        load.records.append(record(text, response.json()))
 
     start = loop.time() + 0.05
     for i in range(load.scheduled):
@@ -118,6 +115,12 @@ async def open_loop(client: httpx.AsyncClient, url: str, headers: dict, *, rate:
         await asyncio.wait(set(in_flight))
     load.elapsed_s = loop.time() - start
     return load
+
+
+def record(text: str, body: dict) -> dict:
+    """What to verify of a 200 from ``/api/v1/chat/message`` that was sent ``text``."""
+    return {"conversation_id": body.get("conversation_id"), "message_id": body.get("message_id"),
+            "user_message_id": body.get("user_message_id"), "text": text, "reply": body.get("message")}
 
 
 def setup_django(env: dict) -> None:
