@@ -27,6 +27,12 @@ def _loadtest():
     return sys.modules["bench_loadtest"]
 
 
+def _port_args() -> list[str]:
+    """Ports for the benchmark's servers from LOADTEST_PORT and LOADTEST_MOCK_PORT (else free ones)."""
+    ports = [os.environ.get(name) for name in ("LOADTEST_PORT", "LOADTEST_MOCK_PORT")]
+    return ["--port", ports[0], "--mock-port", ports[1]] if all(ports) else []
+
+
 def test_verify_names_every_lost_or_altered_message(openai_configured, auth_client):
     loadtest = _loadtest()
     records = []
@@ -73,10 +79,8 @@ def test_loadtest_runs_and_verifies_every_message_on_sqlite(tmp_path):
     database check, as ``make loadtest`` runs them (here on SQLite, one worker)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     out = tmp_path / "result.json"
-    ports = [os.environ[name] for name in ("LOADTEST_PORT", "LOADTEST_MOCK_PORT") if os.environ.get(name)]
-    port_args = ["--port", ports[0], "--mock-port", ports[1]] if len(ports) == 2 else []
     done = subprocess.run([sys.executable, str(SCRIPT), "--duration", "3", "--rate", "5", "--warmup", "2",
-                           "--json", str(out), *port_args], cwd=ROOT, env=env, capture_output=True, text=True,
+                           "--json", str(out), *_port_args()], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=240)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     result = json.loads(out.read_text())
@@ -85,3 +89,20 @@ def test_loadtest_runs_and_verifies_every_message_on_sqlite(tmp_path):
     assert result["errors"] == 0 and result["lost"] == 0 and result["passed"] is True
     assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
     assert result["server_cpu_ms_per_request"] > 0
+
+
+@pytest.mark.slow
+def test_idle_websockets_are_held_and_measured(tmp_path):
+    """``bench/websockets_idle.py`` at a small size: every connection opens, answers, stays open
+    through the hold, a chat over one of them comes back whole, and memory per connection is reported."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    out = tmp_path / "result.json"
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "websockets_idle.py"), "--connections", "20",
+                           "--hold", "1", "--json", str(out), *_port_args()], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    result = json.loads(out.read_text())
+    assert result["opened"] == result["answering_after_open"] == result["open_after_hold"] == 20
+    assert result["answering_after_hold"] == 20 and result["chat_while_held"] is True
+    assert result["server_fds_after_hold"] - result["server_fds_before"] >= 20
+    assert result["server_rss_after_hold_mib"] > 0 and "server_rss_per_connection_kib" in result
