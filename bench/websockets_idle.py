@@ -4,8 +4,9 @@ Starts ``bench/mock_upstream.py`` and ``manage.py serve`` through ``bench/run.py
 uvicorn workers with ``REDIS_URL``, PostgreSQL with ``DATABASE_URL``; else one worker on SQLite),
 then opens ``--connections`` (default 1000) connections to seed 001's ``/ws/chat?token=<API key>``,
 checks each answers an application ``ping`` with ``pong`` (so none was refused after its handshake),
-holds them idle for ``--hold`` seconds, then chats over one of them (a streamed ``chat`` must come
-back whole while the others are held) and checks that every connection is still open and answers. Reports the server's RSS (the uvicorn supervisor and its workers)
+holds them idle for ``--hold`` seconds, then sends ``--chats`` streamed ``chat`` frames over one of
+them (each must come back whole while the others are held) and checks that every connection is
+still open and answers. Reports the server's RSS (the uvicorn supervisor and its workers)
 and open file descriptors before and after, and their growth per connection.
 
 Each connection needs a descriptor on both sides: this process raises its own soft
@@ -132,11 +133,12 @@ async def hold(args, server_url: str, api_key: str, server_pid: int) -> dict:
         closes = Counter(ws.close_code for ws in sockets if ws.state is not State.OPEN)
         result["closed_during_hold"] = {str(code): n for code, n in closes.items()}
 
-        # A chat over the first connection while all the others are held, then every one answers.
+        # Chats over the first connection while all the others are held, then every one answers.
+        # (The first may be its worker's first chat: the warm-up cannot choose its worker.)
         try:
-            ttft_ms, reply = await asyncio.wait_for(chat_over(sockets[0]), timeout=60)
-            result["chat_while_held"] = reply == MOCK_REPLY
-            result["chat_first_token_ms"] = round(ttft_ms, 1)
+            chats = [await asyncio.wait_for(chat_over(sockets[0]), timeout=60) for _ in range(args.chats)]
+            result["chat_while_held"] = all(reply == MOCK_REPLY for _, reply in chats)
+            result["chat_first_token_ms"] = [round(ttft_ms, 1) for ttft_ms, _ in chats]
         except Exception as exc:
             result["chat_while_held"] = False
             result["chat_error"] = f"{type(exc).__name__}: {exc}"
@@ -168,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--hold", type=float, default=60, help="seconds to hold them idle")
     parser.add_argument("--open-concurrency", type=int, default=50, help="handshakes under way at once")
+    parser.add_argument("--chats", type=int, default=5, help="streamed chats over a held connection after the hold")
     parser.add_argument("--ping-timeout", type=float, default=30, help="seconds for each pong")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (with Redis; one without)")
     parser.add_argument("--delay", type=int, default=20, help="upstream delay in ms")
@@ -175,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mock-port", type=int, default=0, help="mock upstream port (0: a free one)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    if args.connections < 1 or args.hold < 0:
-        parser.error("--connections must be at least 1 and --hold not negative")
+    if args.connections < 1 or args.hold < 0 or args.chats < 1:
+        parser.error("--connections and --chats must be at least 1, --hold not negative")
 
     soft, hard = raise_nofile(args.connections + FD_MARGIN)
     workers = args.workers if os.environ.get("REDIS_URL") else 1  # several workers need Redis
