@@ -85,14 +85,17 @@ async def open_loop(client: httpx.AsyncClient, url: str, headers: dict, *, rate:
         text = f"loadtest {run_id} #{i}"
         try:
             response = await client.post(url, json={"message": text, "model": "gpt-4o-mini"}, headers=headers)
+            body = response.json() if response.status_code == 200 else None
         except httpx.HTTPError as exc:
             load.statuses[type(exc).__name__] += 1
             return
-        load.statuses[response.status_code] += 1
-        if response.status_code != 200:
+        except ValueError:  # a 200 whose body is not JSON
+            load.statuses["200 without a JSON body"] += 1
             return
-        load.latencies_ms.append((loop.time() - due) * 1000)
-        load.records.append(record(text, response.json()))
+        load.statuses[response.status_code] += 1
+        if body is not None:
+            load.latencies_ms.append((loop.time() - due) * 1000)
+            load.records.append(record(text, body))
 
     start = loop.time() + 0.05
     for i in range(load.scheduled):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from chats.models import Message
@@ -106,3 +108,22 @@ def test_idle_websockets_are_held_and_measured(tmp_path):
     assert result["answering_after_hold"] == 20 and result["chat_while_held"] is True
     assert result["server_fds_after_hold"] - result["server_fds_before"] >= 20
     assert result["server_rss_after_hold_mib"] > 0 and "server_rss_per_connection_kib" in result
+
+
+async def test_open_loop_misses_what_the_in_flight_bound_refuses(tmp_path):
+    """The sender keeps its schedule: with one request allowed in flight and an upstream taking
+    100 ms, most of 50 requests due within a second are missed, none is sent late in bulk."""
+    loadtest = _loadtest()
+    port = int(os.environ.get("LOADTEST_MOCK_PORT") or loadtest.free_port())
+    mock = loadtest.start_mock(port, 100)
+    try:
+        await asyncio.to_thread(loadtest.wait_for, f"http://127.0.0.1:{port}/health")
+        async with httpx.AsyncClient(timeout=10) as client:
+            load = await loadtest.open_loop(client, f"http://127.0.0.1:{port}/v1/chat/completions", {}, rate=50,
+                                            duration=1, max_in_flight=1, late_ms=1000, run_id="t")
+    finally:
+        loadtest.stop_all([mock])
+    assert load.scheduled == 50 and load.sent + load.missed == 50
+    assert 1 <= load.sent <= 12 and load.missed >= 38
+    assert load.ok == load.sent and load.errors == {} and len(load.latencies_ms) == load.sent
+    assert all(latency >= 100 for latency in load.latencies_ms)
