@@ -39,7 +39,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset) -> None:
         from django.utils import timezone
 
+        from accounts import credential_cache
+
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        credential_cache.invalidate()  # a bulk update sends no save signal
 
 
 @admin.register(AuthSession)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import secrets
@@ -22,7 +23,7 @@ from rest_framework_simplejwt.state import token_backend as jwt_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts import selectors
+from accounts import credential_cache, selectors
 from accounts.models import ApiKey, AuthProvider, AuthSession, User
 from accounts.team_services import teams_hand_over
 from chatplatform.api.exceptions import AppError
@@ -216,6 +217,7 @@ def user_logout(*, user: User, session_id: str | None, raw_refresh: str | None =
 @transaction.atomic
 def user_revoke_all_sessions(*, user: User) -> None:
     AuthSession.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    credential_cache.invalidate()  # a bulk update sends no save signal
 
 
 @transaction.atomic
@@ -266,21 +268,31 @@ def api_key_revoke(*, user: User, key_id: str) -> ApiKey:
     return key
 
 
+def _verified_key(prefix: str, digest: str) -> ApiKey | None:
+    key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+    if key is None or not hmac.compare_digest(key.key_hash, digest):
+        return None
+    return key if key.is_active and key.user.is_active else None
+
+
 def api_key_authenticate(raw: str) -> ApiKey | None:
-    """The active key matching ``raw`` (with its user), else None. Constant-time comparison."""
-    parts = raw.strip().split("_")
+    """The active key matching ``raw`` (with its user), else None. Constant-time comparison.
+    A key that checked out is remembered briefly in process (``accounts.credential_cache``)."""
+    raw = raw.strip()
+    parts = raw.split("_")
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         return None
-    key = ApiKey.objects.select_related("user").filter(prefix=parts[1]).first()
-    if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(raw.strip())):
-        return None
-    if not key.is_active or not key.user.is_active:
+    digest = hash_api_key(raw)
+    shared = credential_cache.remembered(f"key:{digest}", lambda: _verified_key(parts[1], digest))
+    if shared is None or not shared.is_active:  # is_active again: the key may have expired since
         return None
     now = timezone.now()
     # Record use at most once a minute per key: no write on every request.
-    if key.last_used_at is None or now - key.last_used_at > timedelta(seconds=60):
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
+    if shared.last_used_at is None or now - shared.last_used_at > timedelta(seconds=60):
+        ApiKey.objects.filter(pk=shared.pk).update(last_used_at=now)
+        shared.last_used_at = now
+    key = copy.copy(shared)  # the caller's own objects: the remembered ones are shared by requests
+    key.user = copy.copy(shared.user)
     return key
 
 

@@ -283,6 +283,9 @@ MONTHLY_COST_BUDGET = env.float("MONTHLY_COST_BUDGET", default=0.0)  # USD
 MAX_TOKENS = env.int("MAX_TOKENS", default=0)  # a cap on any request's max_tokens (0: the model's own)
 # How often a worker looks for runtime-setting changes in the shared cache (seconds).
 RUNTIME_CONFIG_RECHECK_SECONDS = env.float("RUNTIME_CONFIG_RECHECK_SECONDS", default=1.0)
+# How long a worker remembers an API key or token session that checked out (accounts/credential_cache.py;
+# any change to keys, sessions or users drops every entry in every worker at once). 0: look up each time.
+CREDENTIAL_CACHE_SECONDS = env.float("CREDENTIAL_CACHE_SECONDS", default=30.0)
 # Prometheus metrics of several worker processes are shared through files in this directory
 # (prometheus-client's multiprocess mode; ``manage.py serve`` empties it at start). Unset: one process.
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")

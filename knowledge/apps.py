@@ -6,4 +6,6 @@ class KnowledgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from knowledge import webhooks_tasks  # noqa: F401  (registers the Celery task)
+        from knowledge import webhooks, webhooks_tasks  # noqa: F401  (registers the Celery task)
+
+        webhooks.watch_subscriptions()

@@ -28,6 +28,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from chatplatform.api.exceptions import AppError
+from chatplatform.api.memo import SharedVersionMemo
 from chatplatform.api.outbound import OutboundURLRefused, check_outbound_url, recheck_outbound_url
 from knowledge.webhook_models import Webhook, WebhookDelivery
 
@@ -89,6 +90,23 @@ def webhook_delete(*, webhook: Webhook) -> None:
 # --- events --------------------------------------------------------------------------------------
 
 
+# Every chat message emits an event: a user's active subscriptions are remembered per worker instead
+# of queried per message; any save or delete of a webhook (or the auto-disable below) drops them.
+_subscriptions = SharedVersionMemo("webhooks", lambda: SUBSCRIPTIONS_CACHE_SECONDS)
+SUBSCRIPTIONS_CACHE_SECONDS = 30.0
+
+
+def subscriptions(owner_id: Any) -> list[tuple[Any, list[str]]]:
+    """``(webhook id, events)`` of the owner's active webhooks."""
+    return _subscriptions.remembered(f"owner:{owner_id}", lambda: [
+        (hook_id, list(events or [])) for hook_id, events in
+        Webhook.objects.filter(owner_id=owner_id, is_active=True).values_list("id", "events")])
+
+
+def watch_subscriptions() -> None:
+    _subscriptions.watch(Webhook)
+
+
 def emit(user, event: str, data: dict[str, Any]) -> int:
     """Record ``event`` for each of ``user``'s active webhooks subscribed to it and send them
     after the current transaction commits (nothing is sent if it rolls back). Returns how many
@@ -99,13 +117,12 @@ def emit(user, event: str, data: dict[str, Any]) -> int:
     owner_id = getattr(user, "pk", user)
     if not owner_id:
         return 0  # anonymous callers have no webhooks
-    hooks = [w for w in Webhook.objects.filter(owner_id=owner_id, is_active=True).only("id", "events")
-             if event in (w.events or [])]
+    hooks = [hook_id for hook_id, events in subscriptions(owner_id) if event in events]
     if not hooks:
         return 0
     payload = {"event": event, "timestamp": _iso(timezone.now()), "data": data}
     deliveries = WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(webhook_id=w.id, event=event, payload=payload) for w in hooks])
+        [WebhookDelivery(webhook_id=hook_id, event=event, payload=payload) for hook_id in hooks])
     from knowledge.webhooks_tasks import webhook_deliver
 
     for delivery in deliveries:
@@ -191,6 +208,7 @@ def delivery_attempt(*, delivery_id: str) -> int | None:
         if disabled:
             Webhook.objects.filter(pk=webhook.pk).update(
                 is_active=False, disabled_reason=f"Disabled after {failures} consecutive failed deliveries.")
+            _subscriptions.invalidate()  # a bulk update sends no save signal
         final = disabled or error.startswith("refused:") or attempts >= settings.WEBHOOK_MAX_ATTEMPTS
         countdown = None if final else retry_countdown(attempts)
         WebhookDelivery.objects.filter(pk=delivery.pk).update(

@@ -82,5 +82,16 @@ def finish(idem: Idempotency, *, status: int, body: Any = None, stream_id: str |
     cache.delete(f"{idem.key}:lock")
 
 
-abegin = sync_to_async(begin)
-afinish = sync_to_async(finish)
+_abegin = sync_to_async(begin)
+_afinish = sync_to_async(finish)
+
+
+async def abegin(idem: Idempotency) -> dict | None:
+    """:func:`begin` from async code (a thread only when there is a key to look up)."""
+    return await _abegin(idem) if idem.active else None
+
+
+async def afinish(idem: Idempotency, *, status: int, body: Any = None, stream_id: str | None = None) -> None:
+    """:func:`finish` from async code (a thread only when there is a key to keep)."""
+    if idem.active:
+        await _afinish(idem, status=status, body=body, stream_id=stream_id)

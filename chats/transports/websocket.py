@@ -44,6 +44,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from chatplatform.api import metrics
+from chatplatform.api.asyncviews import input_serializer
 from chatplatform.api.exceptions import AppError, flatten_errors, service_unavailable
 from chatplatform.api.ids import new_id
 from chatplatform.api.net import client_ip_from
@@ -67,7 +68,7 @@ def _setting(name: str) -> int:
 
 
 def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict:
-    serializer = serializer_class(data=data)
+    serializer = input_serializer(serializer_class, data)
     if not serializer.is_valid():
         raise AppError("Invalid request.", status_code=400, code="INVALID_REQUEST",
                        details=flatten_errors(serializer.errors))

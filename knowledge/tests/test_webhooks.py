@@ -292,3 +292,16 @@ def test_document_uploaded_arrives_signed(auth_client, receiver, private_ok, dja
     assert payload["event"] == "document.uploaded"
     assert payload["data"]["id"] == document.json()["id"] and payload["data"]["title"] == "Volcanoes"
     assert payload["data"]["mime_type"] == "text/plain"
+
+
+def test_subscriptions_are_remembered_and_a_new_webhook_is_seen_at_once(auth_client, user, receiver, private_ok,
+                                                                         django_assert_num_queries):
+    assert webhooks.emit(user, "chat.created", {"id": "c0"}) == 0  # looked up: none
+    with django_assert_num_queries(0):  # a message without webhooks costs no query
+        assert webhooks.emit(user, "chat.created", {"id": "c1"}) == 0
+
+    _create(auth_client, receiver.url)
+
+    assert webhooks.emit(user, "chat.created", {"id": "c2"}) == 1
+    Webhook.objects.get().delete()
+    assert webhooks.emit(user, "chat.created", {"id": "c3"}) == 0
