@@ -149,20 +149,20 @@ def verify(records: list[dict]) -> list[dict]:
                 "id", "conversation_id", "parent_id", "role", "content", "status"):
             found[message.id] = message
     lost = []
-    for record in records:
+    for sent in records:
         problems = []
-        user, assistant = found.get(record.get("user_message_id")), found.get(record.get("message_id"))
+        user, assistant = found.get(sent.get("user_message_id")), found.get(sent.get("message_id"))
         if user is None:
             problems.append("user message missing")
-        elif user.role != "user" or user.content != record["text"] or user.conversation_id != record["conversation_id"]:
+        elif user.role != "user" or user.content != sent["text"] or user.conversation_id != sent["conversation_id"]:
             problems.append("user message differs")
         if assistant is None:
             problems.append("assistant message missing")
-        elif (assistant.role != "assistant" or assistant.content != record["reply"] or assistant.status != "complete"
-              or assistant.conversation_id != record["conversation_id"] or assistant.parent_id != record["user_message_id"]):
+        elif (assistant.role != "assistant" or assistant.content != sent["reply"] or assistant.status != "complete"
+              or assistant.conversation_id != sent["conversation_id"] or assistant.parent_id != sent["user_message_id"]):
             problems.append("assistant message differs")
         if problems:
-            lost.append({"record": record, "problems": problems})
+            lost.append({"record": sent, "problems": problems})
     return lost
 
 
