@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run setup serve test test-langchain bench bench-litellm lint audit check-deploy
+.PHONY: run setup serve test test-langchain bench bench-litellm loadtest loadtest-websockets lint audit check-deploy
 
 ## First-time setup, migrate, demo data, then serve on $HOST:$PORT (default 127.0.0.1:8000).
 run: setup
@@ -58,6 +58,21 @@ bench/.litellm/.installed: bench/requirements-litellm.txt
 	test -x bench/.litellm/bin/python || $(PYTHON) -m venv bench/.litellm
 	bench/.litellm/bin/pip install -r bench/requirements-litellm.txt
 	touch $@
+
+## Open-loop load test of persisted chat (bench/loadtest.py: 300 req/s for 120 s, then every message checked in
+## the database) on the production setup: PostgreSQL and Redis, two workers. LOADTEST_ARGS="--rate 30 --duration 15".
+loadtest: setup
+	@case "$$DATABASE_URL" in postgres://*|postgresql://*) ;; *) \
+	  echo "make loadtest measures the production setup: set DATABASE_URL to a PostgreSQL database and REDIS_URL," >&2; \
+	  echo "e.g. DATABASE_URL=postgres://chat:chat@127.0.0.1:5432/chat REDIS_URL=redis://127.0.0.1:6379/0 make loadtest" >&2; \
+	  exit 2;; esac
+	@test -n "$$REDIS_URL" || { echo "make loadtest needs REDIS_URL (Redis) as well as DATABASE_URL" >&2; exit 2; }
+	$(BIN)/python bench/loadtest.py $(LOADTEST_ARGS)
+
+## 1,000 idle authenticated WebSocket connections held, server memory and descriptors per connection
+## (bench/websockets_idle.py; DATABASE_URL/REDIS_URL when set). WEBSOCKETS_ARGS="--connections 200".
+loadtest-websockets: setup
+	$(BIN)/python bench/websockets_idle.py $(WEBSOCKETS_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -27,12 +27,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402  (bench/ is not a package)
-    PYTHON,
     ROOT,
     cpu_per_request_ms,
     free_port,
     prepare_database,
     server_env,
+    start_mock,
+    start_server,
+    stop_all,
     timed_sequential,
     wait_for,
 )
@@ -80,23 +82,16 @@ def main() -> int:
     env = server_env(mock_url, workdir)
     processes: list[subprocess.Popen] = []
     try:
-        mock = subprocess.Popen([PYTHON, str(ROOT / "bench" / "mock_upstream.py"), str(mock_port), "0"], cwd=ROOT)
+        mock = start_mock(mock_port, 0)
         processes.append(mock)
         key = prepare_database(env)
-        server = subprocess.Popen([PYTHON, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL)
+        server = start_server(env, port)
         processes.append(server)
         wait_for(f"{mock_url}/health")
         wait_for(f"{url}/health")
         figures = asyncio.run(measure(args.requests, mock_url, url, server.pid, mock.pid, key))
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)
     figures["database"] = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
     for name, value in figures.items():
         print(f"{name:<32} {value}")

@@ -7,7 +7,8 @@ uvicorn worker, DEBUG off, rate limits off) pointing at it, then measures over l
   persistence (``/v1/chat/completions``: only a usage row is written) and with persistence
   (``/api/v1/chat/message``: conversation, both messages and usage saved);
 * throughput: concurrent ``/api/v1/chat/message`` requests — requests/s, p95, errors;
-* time to first token over SSE, direct vs through ``/v1/chat/completions`` with ``stream``;
+* time to first token over SSE, direct vs through ``/v1/chat/completions`` with ``stream``, and vs our
+  WebSocket chat (``/ws/chat``, seed 001's streamed ``chat``, ``bench/websocket_chat.py``);
 * 100 concurrent streams, checking that no chunk is lost.
 
 Usage: ``make bench`` (or ``python bench/run.py --requests 300 --concurrency 32``). Uses
@@ -32,12 +33,13 @@ from pathlib import Path
 
 import httpx
 import psutil
+from websocket_chat import websocket_ttft
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 TARGETS = {"server_cpu_ms_per_request": 3, "server_cpu_ms_per_request_persisted": 5,
            "overhead_ratio_p50": 1.12, "overhead_ratio_p50_persisted": 1.25, "min_rps_persisted": 300,
-           "max_p95_ms_persisted": 100, "ttft_ratio": 1.06}
+           "max_p95_ms_persisted": 100, "ttft_ratio": 1.06, "ttft_ratio_websocket": 1.06}
 
 
 def free_port() -> int:
@@ -204,6 +206,11 @@ async def measure(args, mock_url: str, gateways: dict[str, tuple[str, int, dict]
             results[f"ttft_{label}_p50_ms"] = round(statistics.median(ttft[name]), 2)
             results[f"ttft_ratio{suffix}"] = round(statistics.median(ttft[name]) / direct_ttft, 3)
 
+        # Time to first token over our WebSocket chat (seed 001, one held connection) against the same direct SSE.
+        ws_ttft = await websocket_ttft(ours_url, auth["Authorization"].removeprefix("Bearer "), args.stream_requests)
+        results["ttft_websocket_p50_ms"] = round(statistics.median(ws_ttft), 2)
+        results["ttft_ratio_websocket"] = round(statistics.median(ws_ttft) / direct_ttft, 3)
+
         # 100 concurrent streams: every chunk arrives.
         outcomes = await asyncio.gather(*(
             first_token_ms(client, f"{ours_url}/v1/chat/completions", stream_body, auth) for _ in range(100)
@@ -213,19 +220,41 @@ async def measure(args, mock_url: str, gateways: dict[str, tuple[str, int, dict]
     return results
 
 
-def server_env(mock_url: str, workdir: Path) -> dict[str, str]:
-    """chatplatform's environment for a benchmark: one worker, DEBUG and rate limits off, the mock as
-    OpenAI; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else SQLite in ``workdir``."""
+def server_env(mock_url: str, workdir: Path, workers: int = 1) -> dict:
+    """The server's environment: DEBUG and rate limits off, the mock as OpenAI's upstream, no response
+    cache; ``DATABASE_URL``/``REDIS_URL`` when set, else a SQLite file in ``workdir``."""
     env = {
         **os.environ, "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50), "LOG_LEVEL": "WARNING",
         "OPENAI_API_KEY": "sk-bench-0000", "OPENAI_BASE_URL": f"{mock_url}/v1", "RATE_LIMIT_ENABLED": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost", "WEB_CONCURRENCY": "1", "DEFAULT_PROVIDER": "openai",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost", "WEB_CONCURRENCY": str(workers), "DEFAULT_PROVIDER": "openai",
         "DEFAULT_MODEL": "gpt-4o-mini",
         "RESPONSE_CACHE_ENABLED": "false",  # the gateway itself is measured, not cache hits
+        "WS_CONNECTS_PER_MINUTE": "1000000", "WS_MESSAGES_PER_MINUTE": "1000000",  # WebSocket limits off too
     }
     if not env.get("DATABASE_URL"):
         env["SQLITE_PATH"] = str(workdir / "bench.sqlite3")
     return env
+
+
+def start_mock(port: int, delay_ms: int) -> subprocess.Popen:
+    """``bench/mock_upstream.py`` on 127.0.0.1:port, answering after ``delay_ms``."""
+    return subprocess.Popen([PYTHON, str(ROOT / "bench" / "mock_upstream.py"), str(port), str(delay_ms)], cwd=ROOT)
+
+
+def start_server(env: dict, port: int) -> subprocess.Popen:
+    """``manage.py serve`` (uvicorn, ``WEB_CONCURRENCY`` workers when Redis is configured) on 127.0.0.1:port."""
+    return subprocess.Popen([PYTHON, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL)
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def prepare_database(env: dict) -> str:
@@ -283,11 +312,9 @@ def main() -> int:
     env = server_env(mock_url, workdir)
     processes = []
     try:
-        processes.append(subprocess.Popen([PYTHON, str(ROOT / "bench" / "mock_upstream.py"), str(mock_port),
-                                           str(args.delay)], cwd=ROOT))
+        processes.append(start_mock(mock_port, args.delay))
         api_key = prepare_database(env)
-        server = subprocess.Popen([PYTHON, "manage.py", "serve", "--port", str(server_port)], cwd=ROOT,
-                                  env=env, stdout=subprocess.DEVNULL)
+        server = start_server(env, server_port)
         processes.append(server)
         gateways = {"chatplatform": (server_url, server.pid, {"Authorization": f"Bearer {api_key}"})}
         if with_litellm:
@@ -301,13 +328,7 @@ def main() -> int:
             wait_for(f"{litellm_url}/health/liveliness", timeout=180)
         results = asyncio.run(measure(args, mock_url, gateways))
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)
     results["database"] = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
     results["cpu"] = f"{os.cpu_count()} cores"
     results["targets"] = TARGETS
