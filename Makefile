@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run setup serve test test-langchain bench bench-litellm loadtest loadtest-websockets lint audit check-deploy
+.PHONY: run setup serve test test-langchain bench bench-gate bench-litellm loadtest loadtest-websockets lint audit check-deploy
 
 ## First-time setup, migrate, demo data, then serve on $HOST:$PORT (default 127.0.0.1:8000).
 run: setup
@@ -50,6 +50,11 @@ test-langchain: setup $(LC_STAMP)
 ## Benchmarks against a mock upstream, with the LiteLLM proxy measured beside us in the same run.
 bench: setup bench-litellm
 	$(BIN)/python bench/run.py
+
+## CI's short benchmark: fails when server CPU per request regresses over 1.5x bench/gate.json
+## (embedded mode; the figure is a ratio to the mock upstream's CPU in the same run).
+bench-gate: setup
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python bench/gate.py
 
 ## LiteLLM in a virtualenv of its own inside bench/ (a benchmark-only dependency).
 bench-litellm: bench/.litellm/.installed
