@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 import openai
+from openai._streaming_cleanup import drain_response_async
 
 from providers.adapters.base import (
     ChatMessage,
@@ -245,6 +246,9 @@ async def _stream_chunks(response) -> AsyncIterator[dict]:
             continue  # event:, id:, retry: and comments carry nothing for chat completions
         payload, data = "\n".join(data), []
         if payload.startswith("[DONE]"):
+            # What the SDK's own stream does here: read what is left of the body (briefly, errors
+            # ignored) so the connection goes back to the pool instead of a new one per request.
+            await drain_response_async(response.http_response)
             return
         chunk = json.loads(payload)
         if not isinstance(chunk, dict):

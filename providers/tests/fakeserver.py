@@ -59,6 +59,7 @@ class Call:
     query: str
     headers: dict[str, str]
     body: Any
+    client: tuple | None = None  # (host, port) of the caller's TCP connection
 
 
 class Disconnect(Exception):
@@ -104,6 +105,7 @@ class ScriptedUpstream:
         call = Call(
             method=scope["method"], path=scope["path"], query=scope.get("query_string", b"").decode(),
             headers={k.decode().lower(): v.decode() for k, v in scope["headers"]}, body=parsed,
+            client=tuple(scope["client"]) if scope.get("client") else None,
         )
         self.calls.append(call)
         step = self.next_step()

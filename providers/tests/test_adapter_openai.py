@@ -72,6 +72,14 @@ async def test_stream_yields_deltas_usage_and_finish(fake, provider):
     assert body["stream_options"] == {"include_usage": True}
 
 
+async def test_consecutive_streams_reuse_one_connection(fake, provider):
+    await collect(provider, req())
+    await collect(provider, req())
+
+    assert len(fake.calls) == 2
+    assert fake.calls[0].client == fake.calls[1].client  # same TCP connection: the body was read to its end
+
+
 async def test_complete_collects_the_stream(fake, provider):
     fake.push(Step(text=TEXT, prompt_tokens=5, completion_tokens=3))
     completion = await provider.complete(req())
