@@ -18,26 +18,13 @@ import asyncio
 import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import (  # noqa: E402  (bench/ is not a package)
-    ROOT,
-    cpu_per_request_ms,
-    free_port,
-    prepare_database,
-    server_env,
-    start_mock,
-    start_server,
-    stop_all,
-    timed_sequential,
-    wait_for,
-)
+from run import ROOT, cpu_per_request_ms, running_stack, timed_sequential  # noqa: E402  (bench/ is no package)
 
 RECORD = ROOT / "bench" / "gate.json"
 ALLOWED_REGRESSION = 1.5
@@ -76,22 +63,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="requests per route, in three rounds")
     parser.add_argument("--record", action="store_true", help=f"write the ratios to {RECORD.name}")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="chatplatform-gate-"))
-    mock_port, port = free_port(), free_port()
-    mock_url, url = f"http://127.0.0.1:{mock_port}", f"http://127.0.0.1:{port}"
-    env = server_env(mock_url, workdir)
-    processes: list[subprocess.Popen] = []
-    try:
-        mock = start_mock(mock_port, 0)
-        processes.append(mock)
-        key = prepare_database(env)
-        server = start_server(env, port)
-        processes.append(server)
-        wait_for(f"{mock_url}/health")
-        wait_for(f"{url}/health")
-        figures = asyncio.run(measure(args.requests, mock_url, url, server.pid, mock.pid, key))
-    finally:
-        stop_all(processes)
+    with running_stack(delay=0, prefix="chatplatform-gate-") as stack:
+        figures = asyncio.run(measure(args.requests, stack.mock_url, stack.url, stack.server.pid, stack.mock.pid,
+                                      stack.api_key))
     figures["database"] = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
     for name, value in figures.items():
         print(f"{name:<32} {value}")

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,15 +35,12 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402  (bench/run.py: one set of helpers for every benchmark)
     ROOT,
+    add_stack_arguments,
     cpu_seconds,
-    free_port,
     percentile,
-    prepare_database,
-    server_env,
-    start_mock,
-    start_server,
-    stop_all,
-    wait_for,
+    report,
+    stack_for,
+    stack_workers,
 )
 
 MOCK_REPLY = "Hello from the mock upstream."
@@ -242,48 +237,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--p95-ms", type=float, default=100, help="p95 target (with --check-target)")
     parser.add_argument("--check-target", action="store_true",
                         help="also fail when the rate, the p95 or any request's schedule is missed")
-    parser.add_argument("--delay", type=int, default=20, help="upstream delay in ms")
     parser.add_argument("--timeout", type=float, default=30, help="seconds per request")
     parser.add_argument("--warmup", type=int, default=20, help="sequential requests before the run")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (with Redis; one without)")
     parser.add_argument("--settle", type=float, default=5, help="seconds to wait for messages not yet saved")
-    parser.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
-    parser.add_argument("--mock-port", type=int, default=0, help="mock upstream port (0: a free one)")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    add_stack_arguments(parser)
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.duration <= 0 or args.max_in_flight < 1:
         parser.error("--rate and --duration must be positive, --max-in-flight at least 1")
 
-    workdir = Path(tempfile.mkdtemp(prefix="chatplatform-loadtest-"))
-    mock_port, server_port = args.mock_port or free_port(), args.port or free_port()
-    mock_url, server_url = f"http://127.0.0.1:{mock_port}", f"http://127.0.0.1:{server_port}"
-    workers = args.workers if os.environ.get("REDIS_URL") else 1  # several workers need Redis
-    env = server_env(mock_url, workdir, workers=workers)
-    processes = []
-    try:
-        processes.append(start_mock(mock_port, args.delay))
-        api_key = prepare_database(env)
-        server = start_server(env, server_port)
-        processes.append(server)
-        wait_for(f"{mock_url}/health")
-        wait_for(f"{server_url}/health")
-        load, server_cpu, client_cpu = asyncio.run(measure(args, server_url, api_key, server.pid))
-        setup_django(env)  # checked while the server runs: a write it finishes after answering still counts
+    workers = stack_workers(args)
+    with stack_for(args, "chatplatform-loadtest-") as stack:
+        load, server_cpu, client_cpu = asyncio.run(measure(args, stack.url, stack.api_key, stack.server.pid))
+        setup_django(stack.env)  # checked while the server runs: a write it finishes after answering still counts
         lost, settled = verify_settled(load.records, args.settle)
-    finally:
-        stop_all(processes)
     result = summary(args, load, server_cpu, client_cpu, lost, settled, workers)
     why = failures(args, result)
-    result["passed"] = not why
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    width = max(map(len, result))
-    for key, value in result.items():
-        if key != "lost_examples" or value:
-            print(f"{key:<{width}}  {value}")
-    for reason in why:
-        print(f"FAIL: {reason}", file=sys.stderr)
-    return 1 if why else 0
+    return report(args, result, why, skip_empty=("lost_examples",))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -257,6 +260,76 @@ def stop_all(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
+@dataclass
+class Stack:
+    """A running mock upstream and chatplatform server (see :func:`running_stack`)."""
+
+    workdir: Path
+    env: dict
+    mock_url: str
+    url: str
+    mock: subprocess.Popen
+    server: subprocess.Popen
+    api_key: str
+    processes: list[subprocess.Popen]  # stopped on exit: append what else the benchmark starts
+
+
+@contextmanager
+def running_stack(*, delay: int, workers: int = 1, prefix: str = "chatplatform-bench-",
+                  mock_port: int | None = None, port: int | None = None) -> Iterator[Stack]:
+    """The mock upstream (answering after ``delay`` ms) and our server on it, migrated, with a bench
+    user's API key, both up; everything in ``processes`` is stopped on exit."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    mock_port, port = mock_port or free_port(), port or free_port()
+    mock_url, url = f"http://127.0.0.1:{mock_port}", f"http://127.0.0.1:{port}"
+    env = server_env(mock_url, workdir, workers=workers)
+    processes: list[subprocess.Popen] = []
+    try:
+        mock = start_mock(mock_port, delay)
+        processes.append(mock)
+        api_key = prepare_database(env)
+        server = start_server(env, port)
+        processes.append(server)
+        wait_for(f"{mock_url}/health")
+        wait_for(f"{url}/health")
+        yield Stack(workdir, env, mock_url, url, mock, server, api_key, processes)
+    finally:
+        stop_all(processes)
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a benchmark that runs the production setup (see :func:`stack_for`)."""
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (with Redis; one without)")
+    parser.add_argument("--delay", type=int, default=20, help="upstream delay in ms")
+    parser.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
+    parser.add_argument("--mock-port", type=int, default=0, help="mock upstream port (0: a free one)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+
+
+def stack_workers(args) -> int:
+    return args.workers if os.environ.get("REDIS_URL") else 1  # several workers need Redis
+
+
+def stack_for(args, prefix: str):
+    """:func:`running_stack` as the options of :func:`add_stack_arguments` say."""
+    return running_stack(delay=args.delay, workers=stack_workers(args), prefix=prefix,
+                         mock_port=args.mock_port or None, port=args.port or None)
+
+
+def report(args, result: dict, why: list[str], *, skip_empty: tuple[str, ...] = ()) -> int:
+    """Print ``result`` (and write it to ``--json``), then each failure; the exit status."""
+    result["passed"] = not why
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    width = max(map(len, result))
+    for key, value in result.items():
+        if key not in skip_empty or value:
+            print(f"{key:<{width}}  {value}")
+    for reason in why:
+        print(f"FAIL: {reason}", file=sys.stderr)
+    return 1 if why else 0
+
+
 def prepare_database(env: dict) -> str:
     """Migrate and create a bench user with an API key; returns the raw key."""
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -305,30 +378,17 @@ def main() -> int:
     if with_litellm and not LITELLM.exists():
         parser.error("bench/.litellm is not installed: run `make bench-litellm` first")
 
-    workdir = Path(tempfile.mkdtemp(prefix="chatplatform-bench-"))
-    mock_port, server_port, litellm_port = free_port(), free_port(), free_port()
-    mock_url, server_url = f"http://127.0.0.1:{mock_port}", f"http://127.0.0.1:{server_port}"
+    litellm_port = free_port()
     litellm_url = f"http://127.0.0.1:{litellm_port}"
-    env = server_env(mock_url, workdir)
-    processes = []
-    try:
-        processes.append(start_mock(mock_port, args.delay))
-        api_key = prepare_database(env)
-        server = start_server(env, server_port)
-        processes.append(server)
-        gateways = {"chatplatform": (server_url, server.pid, {"Authorization": f"Bearer {api_key}"})}
+    with running_stack(delay=args.delay) as stack:
+        gateways = {"chatplatform": (stack.url, stack.server.pid, {"Authorization": f"Bearer {stack.api_key}"})}
         if with_litellm:
             litellm_key = f"sk-{secrets.token_urlsafe(32)}"
-            litellm = start_litellm(mock_url, litellm_port, workdir, litellm_key)
-            processes.append(litellm)
+            litellm = start_litellm(stack.mock_url, litellm_port, stack.workdir, litellm_key)
+            stack.processes.append(litellm)
             gateways["litellm"] = (litellm_url, litellm.pid, {"Authorization": f"Bearer {litellm_key}"})
-        wait_for(f"{mock_url}/health")
-        wait_for(f"{server_url}/health")
-        if with_litellm:
             wait_for(f"{litellm_url}/health/liveliness", timeout=180)
-        results = asyncio.run(measure(args, mock_url, gateways))
-    finally:
-        stop_all(processes)
+        results = asyncio.run(measure(args, stack.mock_url, gateways))
     results["database"] = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
     results["cpu"] = f"{os.cpu_count()} cores"
     results["targets"] = TARGETS

@@ -23,7 +23,6 @@ import json
 import os
 import resource
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,15 +32,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.protocol import State
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import (  # noqa: E402  (bench/run.py: one set of helpers for every benchmark)
-    free_port,
-    prepare_database,
-    server_env,
-    start_mock,
-    start_server,
-    stop_all,
-    wait_for,
-)
+from run import add_stack_arguments, report, stack_for, stack_workers  # noqa: E402  (bench/run.py: one set of helpers for every benchmark)
 from websocket_chat import chat_over, chat_url, websocket_ttft  # noqa: E402
 
 MOCK_REPLY = "Hello from the mock upstream."
@@ -172,33 +163,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open-concurrency", type=int, default=50, help="handshakes under way at once")
     parser.add_argument("--chats", type=int, default=5, help="streamed chats over a held connection after the hold")
     parser.add_argument("--ping-timeout", type=float, default=30, help="seconds for each pong")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (with Redis; one without)")
-    parser.add_argument("--delay", type=int, default=20, help="upstream delay in ms")
-    parser.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
-    parser.add_argument("--mock-port", type=int, default=0, help="mock upstream port (0: a free one)")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    add_stack_arguments(parser)
     args = parser.parse_args(argv)
     if args.connections < 1 or args.hold < 0 or args.chats < 1:
         parser.error("--connections and --chats must be at least 1, --hold not negative")
 
     soft, hard = raise_nofile(args.connections + FD_MARGIN)
-    workers = args.workers if os.environ.get("REDIS_URL") else 1  # several workers need Redis
-    workdir = Path(tempfile.mkdtemp(prefix="chatplatform-wsidle-"))
-    mock_port, server_port = args.mock_port or free_port(), args.port or free_port()
-    mock_url, server_url = f"http://127.0.0.1:{mock_port}", f"http://127.0.0.1:{server_port}"
-    env = server_env(mock_url, workdir, workers=workers)
-    processes = []
-    try:
-        processes.append(start_mock(mock_port, args.delay))
-        api_key = prepare_database(env)
-        server = start_server(env, server_port)
-        processes.append(server)
-        wait_for(f"{mock_url}/health")
-        wait_for(f"{server_url}/health")
-        result = asyncio.run(hold(args, server_url, api_key, server.pid))
-    finally:
-        stop_all(processes)
-    result = {"database": "postgresql" if env.get("DATABASE_URL", "").startswith("postgres") else "sqlite",
+    workers = stack_workers(args)
+    with stack_for(args, "chatplatform-wsidle-") as stack:
+        result = asyncio.run(hold(args, stack.url, stack.api_key, stack.server.pid))
+    result = {"database": "postgresql" if stack.env.get("DATABASE_URL", "").startswith("postgres") else "sqlite",
               "workers": workers, "cpu": f"{os.cpu_count()} cores", "client_nofile_soft_limit": soft,
               "client_nofile_hard_limit": hard, **result}
     why = []
@@ -213,15 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             why.append(f"{key}: {result[key]} of {args.connections}")
     if not result.get("chat_while_held"):
         why.append(f"the chat over a held connection failed: {result.get('chat_error', 'wrong reply')}")
-    result["passed"] = not why
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    width = max(map(len, result))
-    for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
-    for reason in why:
-        print(f"FAIL: {reason}", file=sys.stderr)
-    return 1 if why else 0
+    return report(args, result, why)
 
 
 if __name__ == "__main__":

@@ -114,15 +114,16 @@ async def test_open_loop_misses_what_the_in_flight_bound_refuses(tmp_path):
     """The sender keeps its schedule: with one request allowed in flight and an upstream taking
     100 ms, most of 50 requests due within a second are missed, none is sent late in bulk."""
     loadtest = _loadtest()
-    port = int(os.environ.get("LOADTEST_MOCK_PORT") or loadtest.free_port())
-    mock = loadtest.start_mock(port, 100)
+    helpers = sys.modules["run"]  # bench/run.py, which the load test imports its helpers from
+    port = int(os.environ.get("LOADTEST_MOCK_PORT") or helpers.free_port())
+    mock = helpers.start_mock(port, 100)
     try:
-        await asyncio.to_thread(loadtest.wait_for, f"http://127.0.0.1:{port}/health")
+        await asyncio.to_thread(helpers.wait_for, f"http://127.0.0.1:{port}/health")
         async with httpx.AsyncClient(timeout=10) as client:
             load = await loadtest.open_loop(client, f"http://127.0.0.1:{port}/v1/chat/completions", {}, rate=50,
                                             duration=1, max_in_flight=1, late_ms=1000, run_id="t")
     finally:
-        loadtest.stop_all([mock])
+        helpers.stop_all([mock])
     assert load.scheduled == 50 and load.sent + load.missed == 50
     assert 1 <= load.sent <= 12 and load.missed >= 38
     assert load.ok == load.sent and load.errors == {} and len(load.latencies_ms) == load.sent
