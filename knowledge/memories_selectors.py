@@ -48,7 +48,7 @@ def memory_get(*, user, memory_id: str) -> Memory:
 
 
 # Asked on every chat turn: remembered per worker, dropped on any memory's save or delete.
-_any_memories = SharedVersionMemo("memories", lambda: 30.0)
+_any_memories = SharedVersionMemo("memories")
 
 
 def has_memories(*, user) -> bool:

@@ -92,8 +92,7 @@ def webhook_delete(*, webhook: Webhook) -> None:
 
 # Every chat message emits an event: a user's active subscriptions are remembered per worker instead
 # of queried per message; any save or delete of a webhook (or the auto-disable below) drops them.
-_subscriptions = SharedVersionMemo("webhooks", lambda: SUBSCRIPTIONS_CACHE_SECONDS)
-SUBSCRIPTIONS_CACHE_SECONDS = 30.0
+_subscriptions = SharedVersionMemo("webhooks")
 
 
 def subscriptions(owner_id: Any) -> list[tuple[Any, list[str]]]:

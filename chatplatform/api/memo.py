@@ -27,10 +27,11 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_ENTRIES = 10_000  # per worker and memo; the whole map is dropped when it is full
+DEFAULT_SECONDS = 30.0  # how long an entry lives when the memo's owner sets no expiry of its own
 
 
 class SharedVersionMemo:
-    def __init__(self, name: str, ttl: Callable[[], float]) -> None:
+    def __init__(self, name: str, ttl: Callable[[], float] = lambda: DEFAULT_SECONDS) -> None:
         self.name = name
         self.version_key = f"{name}:version"
         self.ttl = ttl
