@@ -98,6 +98,12 @@ class _Declaration(APIView):
         raise NotImplementedError
 
 
+class SendMessageDeclaration(_Declaration):
+    @SEND_MESSAGE
+    def post(self, request, *args, **kwargs):  # pragma: no cover
+        self._never_called()
+
+
 class ChatCompletionDeclaration(_Declaration):
     permission_classes = [AllowAny]
 

@@ -72,17 +72,20 @@ def _branch_payload(final: dict) -> dict:
                          "response": assistant.content}).data
 
 
-class SendMessageApi(APIView):
-    chatbot_key_allowed = True  # a chatbot's key chats as that chatbot (its profile applies)
-
-    @schema.SEND_MESSAGE
-    def post(self, request: Request) -> Response:
-        data = _valid(SendMessageInput, request.data)
-        started = time.perf_counter()
-        turn = Turn(text=data["message"], conversation_id=data.get("conversation_id") or None, create=True,
-                    **GenerationInput.choice(data))
-        return replay.idempotent_view(request, lambda: (rest.answer(
-            caller_of(request), turn, lambda final: formats.message_body(final, started)), status.HTTP_200_OK))
+@csrf_exempt
+@require_POST
+async def send_message(request: HttpRequest) -> HttpResponse:
+    """Seed 000: ``POST /chat/message``, answered as JSON once the reply has ended. A chatbot's key
+    chats as that chatbot (its profile applies). Async, as the other turn routes: no thread is held
+    while the provider answers."""
+    caller = await _caller(request, open_route=False)
+    body = json_body(request)
+    data = validated(SendMessageInput, body)
+    started = time.perf_counter()
+    turn = Turn(text=data["message"], conversation_id=data.get("conversation_id") or None, create=True,
+                **GenerationInput.choice(data))
+    return await _answer(request, caller, body, turn, streamed=False,
+                         build=lambda final: formats.message_body(final, started), headers=CACHE_HEADERS)
 
 
 class ConversationStartApi(APIView):

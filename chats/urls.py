@@ -7,7 +7,8 @@ Included at the /api/v1 root, so ``users/conversations/analytics`` is /api/v1/us
 
 from django.urls import path
 
-from chats import apis, search_apis, turn_apis
+from chats import apis, schema, search_apis, turn_apis
+from chats.schema import documented
 
 _message_routes = [
     ("messages", apis.MessageListApi, "messages"),
@@ -17,7 +18,7 @@ _message_routes = [
 
 urlpatterns = [
     # seed 000
-    path("chat/message", turn_apis.SendMessageApi.as_view(), name="chat-message"),
+    path("chat/message", documented(turn_apis.send_message, schema.SendMessageDeclaration), name="chat-message"),
     path("chat/conversation", turn_apis.ConversationStartApi.as_view(), name="chat-conversation-create"),
     path("chat/conversation/<str:conversation_id>", apis.ConversationDetailApi.as_view(),
          name="chat-conversation-detail"),
