@@ -8,6 +8,7 @@ import secrets
 import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
@@ -211,9 +212,16 @@ class MessageMiddleware(AdminOnlyMixin, messages.MessageMiddleware):
     pass
 
 
-class CsrfViewMiddleware(csrf.CsrfViewMiddleware):
+class CsrfViewMiddleware(InlineHooksMixin, csrf.CsrfViewMiddleware):
     """CSRF checks for the Django admin (session cookies); API views are csrf_exempt (tokens),
-    so elsewhere the check is skipped without a thread hop."""
+    so elsewhere the check is skipped without a thread hop. Its request and response hooks only
+    read and set the CSRF cookie, so they run inline too (in a thread, as Django does, if
+    CSRF_USE_SESSIONS puts the token in the database-backed session)."""
+
+    async def __acall__(self, request: HttpRequest):
+        if settings.CSRF_USE_SESSIONS:
+            return await csrf.CsrfViewMiddleware.__acall__(self, request)
+        return await super().__acall__(request)
 
     async def process_view(self, request, callback, callback_args, callback_kwargs):  # type: ignore[override]
         if not request.path.startswith(ADMIN_PREFIX):
