@@ -19,6 +19,7 @@ tools and budget checks enter a turn here.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -129,7 +130,9 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
     imposed = profile_of(caller.credential)
     profile = imposed or CredentialProfile()
     prefs = (getattr(caller.user, "preferences", None) or {}) if caller.authenticated else {}
-    with transaction.atomic():
+    # A stateless turn saves nothing here (its usage row is written when the reply ends): no
+    # transaction, which on SQLite would take the database's write lock for nothing.
+    with nullcontext() if turn.stateless else transaction.atomic():
         conversation = _conversation(caller, turn)
         stored = _stored(conversation, turn)
         model, provider = _choice(turn, profile, stored, prefs)
