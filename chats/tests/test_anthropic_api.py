@@ -5,13 +5,13 @@ they receive the way the real APIs do and must receive the translated system pro
 from __future__ import annotations
 
 import base64
-import time
 
 import anthropic
 import httpx
 import pytest
 
 from chats.models import Message
+from chats.tests.usage import recorded
 from providers.models import UsageRecord
 from providers.tests.fake_anthropic import AnthropicStep
 from providers.tests.fakeserver import Step
@@ -22,14 +22,6 @@ MODELS = {"anthropic": "claude-haiku-4.5", "openai": "gpt-4o-mini", "gemini": "g
 WEATHER = {"name": "get_weather", "description": "The weather in a city.",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
-
-
-def recorded() -> UsageRecord:
-    """The call's usage record: for streams it is written just after the last event goes out."""
-    deadline = time.monotonic() + 10
-    while not UsageRecord.objects.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return UsageRecord.objects.get()
 
 
 @pytest.fixture

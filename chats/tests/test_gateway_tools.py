@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from chats.models import Message
+from chats.tests.usage import recorded
 from providers.catalogue import LOCAL_MODEL_ID
 from providers.models import UsageRecord
 from providers.tests.fakeserver import Step
@@ -93,7 +94,7 @@ def test_streamed_tool_calls_in_openais_chunk_format(upstreams, openai_client, p
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Oslo"}
     assert final.choices[0].finish_reason == "tool_calls"
     assert final.usage.total_tokens > 0
-    record = UsageRecord.objects.get()
+    record = recorded()  # written just after the stream's last event
     assert record.total_tokens == final.usage.total_tokens
 
 
