@@ -34,12 +34,17 @@ class HistoryTurnInput(serializers.Serializer):
     content = fields.TextField(max_length=MAX_MESSAGE_CHARS, allow_blank=True, trim_whitespace=False)
 
 
-class GenerationInput(serializers.Serializer):
-    """Optional per-request choices for a generated reply (seed 000's shape)."""
+class ModelParametersInput(fields.KnownFieldsInput, GenerationParamsInput):
+    """Seed 000's nested ``model_parameters`` (a name it does not know is a 400 naming it)."""
+
+
+class GenerationInput(fields.KnownFieldsInput):
+    """Optional per-request choices for a generated reply (seed 000's shape). The turn routes' inputs
+    (and the WebSocket frames' ``data``) refuse a field they do not know: a 400 naming it."""
 
     provider = serializers.CharField(max_length=50, required=False, allow_null=True, allow_blank=True)
     model = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
-    model_parameters = GenerationParamsInput(required=False, allow_null=True)
+    model_parameters = ModelParametersInput(required=False, allow_null=True)
 
     @staticmethod
     def choice(data: dict) -> dict:
@@ -76,7 +81,7 @@ class RegenerateInput(GenerationInput):
     pass
 
 
-class CompletionInput(GenerationParamsInput):
+class CompletionInput(fields.KnownFieldsInput, GenerationParamsInput):
     """Seed 001's chat completion request."""
 
     message = fields.TextField(max_length=COMPLETION_MESSAGE_MAX_CHARS, trim_whitespace=False, validators=[_not_blank])
@@ -89,7 +94,7 @@ class CompletionInput(GenerationParamsInput):
                                      help_text="false: skip the response cache (as Cache-Control: no-cache).")
 
 
-class ChatCompletionsInput(GenerationParamsInput, ToolParamsInput):
+class ChatCompletionsInput(fields.KnownFieldsInput, GenerationParamsInput, ToolParamsInput):
     """Seed 004's completion request; ``messages`` in OpenAI's shape (tool calls, tool results and
     image parts included), with OpenAI's ``tools``/``tool_choice``/``response_format``."""
 
@@ -124,7 +129,7 @@ class ChatCompletionsInput(GenerationParamsInput, ToolParamsInput):
 # --- WebSocket frames (seeds 000, 001, 003) -----------------------------------------------------
 
 
-class ChatData(GenerationParamsInput):
+class ChatData(fields.KnownFieldsInput, GenerationParamsInput):
     """Seed 001's ``chat`` frame ``data``."""
 
     message = fields.TextField(trim_whitespace=False, validators=[_not_blank])
@@ -135,9 +140,11 @@ class ChatData(GenerationParamsInput):
     conversation_id = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=40)
 
 
-class MessageFrame(GenerationParamsInput):
+class MessageFrame(fields.KnownFieldsInput, GenerationParamsInput):
     """Seed 000/003's ``message`` frame (``message`` is accepted for ``content``, as in REST);
     parameters at the top level or in ``model_parameters`` (the top level wins)."""
+
+    transport_fields = ("type", "id")
 
     content = fields.TextField(required=False, allow_blank=True, trim_whitespace=False)
     message = fields.TextField(required=False, allow_blank=True, trim_whitespace=False)
@@ -145,7 +152,7 @@ class MessageFrame(GenerationParamsInput):
     model = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=100)
     provider = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=50)
     system_prompt = fields.TextField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
-    model_parameters = GenerationParamsInput(required=False, allow_null=True)
+    model_parameters = ModelParametersInput(required=False, allow_null=True)
     stream = serializers.BooleanField(required=False, allow_null=True, default=None,
                                       help_text="Send the reply as it is made (delta frames) before the final frame.")
 

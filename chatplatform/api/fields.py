@@ -8,7 +8,7 @@ parameters take JSON numbers only. Identifiers stay lenient (seed 003 sends ``co
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rest_framework import serializers
@@ -55,6 +55,22 @@ class StrictInput(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError({k: [self.unknown_message] for k in sorted(unknown)})
         return attrs
+
+
+class KnownFieldsInput(serializers.Serializer):
+    """A request body (or a nested object of one) whose unknown fields are a 400 naming them
+    (``UNSUPPORTED_FIELD``, see :func:`refuse_unsupported`), refused before anything is validated;
+    a nested one names them under its own field (``model_parameters.temprature``). ``transport_fields``:
+    names the caller reads itself (a WebSocket frame's ``type`` and ``id``)."""
+
+    transport_fields: tuple[str, ...] = ()
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            prefix = f"{self.field_name}." if getattr(self, "field_name", None) else ""
+            refuse_unsupported((f"{prefix}{name}" for name in set(data) - set(self.transport_fields)),
+                               (f"{prefix}{name}" for name in self.fields), what="field", code="UNSUPPORTED_FIELD")
+        return super().to_internal_value(data)
 
 
 def refuse_unsupported(given: Iterable[str], allowed: Iterable[str], *, what: str = "query parameter",

@@ -132,3 +132,57 @@ def test_nul_characters_in_json_fields_are_refused(field, auth_client):
         response = auth_client.post("/api/v1/chat/conversation", {"title": "t", field: value}, format="json")
         assert response.status_code == 422 and field in response.json()["details"]
     assert auth_client.post("/api/v1/chats", {"title": "ok", field: {"a": "b"}}, format="json").status_code == 201
+
+
+# --- a field a turn route does not know is a 400 naming it, never silently dropped -------------------
+
+
+@pytest.mark.parametrize("route, body, named", [
+    ("/api/v1/chat/message", {"message": "Hi", "bogus": 1}, ["bogus"]),
+    ("/api/v1/chat/message", {"message": "Hi", "temprature": 0.5, "zz": None}, ["temprature", "zz"]),
+    ("/api/v1/chat/message", {"message": "Hi", "model_parameters": {"temprature": 0.5}},
+     ["model_parameters.temprature"]),
+    ("/api/v1/chat/chat", {"message": "Hi", "priority": "high"}, ["priority"]),
+    ("/api/v1/chat/conversation", {"title": "t", "initial_message": "Hi", "colour": "red"}, ["colour"]),
+    ("/api/v1/chat/completion", {"message": "Hi", "frequency_penalty": 0.5}, ["frequency_penalty"]),
+    ("/api/v1/chat/stream", {"message": "Hi", "history": []}, ["history"]),
+    ("/api/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}], "use_ragg": True}, ["use_ragg"]),
+])
+def test_turn_routes_refuse_unknown_fields(route, body, named, auth_client, openai_configured):
+    response = auth_client.post(route, body, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()
+    assert error["code"] == "UNSUPPORTED_FIELD" and sorted(error["details"]) == named
+    assert all(name in error["message"] for name in named)
+    assert not Message.objects.exists() and not openai_configured.calls
+
+
+def test_edit_and_regenerate_refuse_unknown_fields(auth_client, openai_configured):
+    sent = auth_client.post("/api/v1/chat/message", {"message": "Hi", "conversation_id": "c_known"}, format="json")
+    assert sent.status_code == 200, sent.content
+    reply_id = sent.json()["message_id"]
+    user_id = Message.objects.get(conversation_id="c_known", role="user").id
+    count, calls = Message.objects.count(), len(openai_configured.calls)
+    edit = auth_client.put(f"/api/v1/chat/conversation/c_known/messages/{user_id}",
+                           {"content": "Hello", "tone": "warm"}, format="json")
+    regenerate = auth_client.post(f"/api/v1/chat/conversation/c_known/messages/{reply_id}/regenerate",
+                                  {"seed": 7}, format="json")
+    assert (edit.status_code, edit.json()["details"].keys()) == (400, {"tone"}), edit.content
+    assert (regenerate.status_code, regenerate.json()["details"].keys()) == (400, {"seed"}), regenerate.content
+    assert Message.objects.count() == count and len(openai_configured.calls) == calls
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_frames_refuse_unknown_fields(openai_configured, user, tokens_for):
+    comm = await open_ws(f"/ws/chat?token={await access_token(tokens_for, user)}")
+    await comm.send_json_to({"type": "message", "id": "f1", "content": "Hi", "mood": "curious"})
+    error = await comm.receive_json_from(timeout=5)
+    await comm.send_json_to({"type": "chat", "id": "m1", "data": {"message": "Hi", "temprature": 1}})
+    error2 = await comm.receive_json_from(timeout=5)
+    await comm.disconnect()
+    # A frame's error code is the WebSocket vocabulary's (a 400 is INVALID_REQUEST); the text names the field.
+    assert error["type"] == "error" and error["data"]["status_code"] == 400
+    assert error["data"]["details"] == {"mood": ["Unsupported field."]} and "mood" in error["error"]
+    assert error2["id"] == "m1" and error2["data"]["details"] == {"temprature": ["Unsupported field."]}
+    assert not await database_sync_to_async(Message.objects.exists)()
+    assert not openai_configured.calls
