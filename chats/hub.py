@@ -5,12 +5,18 @@ missed (events after a given id) and then follow live, until the stream's termin
 (``done`` or ``error``). In embedded mode the buffers are in this process; with ``REDIS_URL``
 they are Redis streams, so a client can resume on any worker. Buffers expire
 ``RETENTION_SECONDS`` after their last event.
+
+With Redis, the worker that generates a stream also keeps it in process for a while
+(``LOCAL_RETENTION_SECONDS``): its own readers (the request's SSE or WebSocket answer) follow that
+copy, and Redis gets the events behind them, batched, one round trip for all the events made
+meanwhile, instead of a write and a read per event per reader.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,8 +30,10 @@ TERMINAL = {"done", "error"}
 RETENTION_SECONDS = 600
 READ_BLOCK_MS = 15000
 RECONNECT_SECONDS = 30.0
+LOCAL_RETENTION_SECONDS = 30.0  # how long a finished stream stays in its generating worker's memory
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,7 +48,8 @@ class _Buffer:
 class MemoryHub:
     SWEEP_EVERY_SECONDS = 5.0
 
-    def __init__(self) -> None:
+    def __init__(self, retention: float = RETENTION_SECONDS) -> None:
+        self.retention = retention
         self._buffers: dict[str, _Buffer] = {}
         self._swept = time.monotonic()
 
@@ -50,7 +59,7 @@ class MemoryHub:
         if now - self._swept < self.SWEEP_EVERY_SECONDS:
             return
         self._swept = now
-        cutoff = now - RETENTION_SECONDS
+        cutoff = now - self.retention
         for key in [k for k, b in self._buffers.items() if b.done and b.touched < cutoff]:
             del self._buffers[key]
 
@@ -121,6 +130,9 @@ class RedisHub:
     def __init__(self, url: str) -> None:
         self.url = url
         self._clients: dict[tuple[int, str], object] = {}
+        self._local = MemoryHub(retention=LOCAL_RETENTION_SECONDS)  # the streams this worker generates
+        self._outbox: dict[str, list[dict]] = {}  # their events not yet written to Redis
+        self._writers: dict[str, asyncio.Task] = {}
 
     def _client(self, purpose: str = "commands"):
         import redis.asyncio as redis
@@ -152,25 +164,55 @@ class RedisHub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def publish(self, stream_id: str, event: dict) -> None:
-        client = self._client()
+    async def _add(self, stream_id: str, events: list[dict]) -> None:
         key = self._key(stream_id)
-
-        async def add() -> None:
-            async with client.pipeline(transaction=False) as pipe:
+        async with self._client().pipeline(transaction=False) as pipe:
+            for event in events:
                 pipe.xadd(key, {"e": json.dumps(event, default=str)}, maxlen=20000, approximate=True)
-                pipe.expire(key, RETENTION_SECONDS)
-                await pipe.execute()
+            pipe.expire(key, RETENTION_SECONDS)
+            await pipe.execute()
 
+    async def publish(self, stream_id: str, event: dict) -> None:
+        """A stream's first event is written at once and fails at once (its request answers 503).
+        Later ones reach this worker's readers now and Redis behind them, batched; they wait for
+        Redis to come back, for up to RECONNECT_SECONDS a batch, without holding the generation up.
+        The terminal event returns once Redis has every event, so a finished generation is
+        readable on every worker."""
         if event["id"] == 1:
-            await add()
-        else:
-            await self._until_reconnected(add)
+            await self._add(stream_id, [event])
+            await self._local.publish(stream_id, event)
+            return
+        await self._local.publish(stream_id, event)
+        self._outbox.setdefault(stream_id, []).append(event)
+        writer = self._writers.get(stream_id)
+        if writer is None or writer.get_loop() is not asyncio.get_running_loop():
+            writer = self._writers[stream_id] = asyncio.create_task(self._write_behind(stream_id))
+        if event["type"] in TERMINAL:
+            await asyncio.shield(writer)
+
+    async def _write_behind(self, stream_id: str) -> None:
+        """Write the stream's queued events to Redis, in order, until none are left."""
+        try:
+            while self._outbox.get(stream_id):
+                batch = self._outbox.pop(stream_id)
+                try:
+                    await self._until_reconnected(lambda events=batch: self._add(stream_id, events))
+                except Exception as exc:  # this worker's readers have them; other workers' lack them
+                    logger.warning("Stream %s: %d events not written to Redis (%s)", stream_id, len(batch),
+                                   type(exc).__name__)
+        finally:
+            self._writers.pop(stream_id, None)
 
     async def exists(self, stream_id: str) -> bool:
-        return bool(await self._client().exists(self._key(stream_id)))
+        return await self._local.exists(stream_id) or bool(await self._client().exists(self._key(stream_id)))
 
     async def read(self, stream_id: str, *, after: int = 0) -> AsyncIterator[dict]:
+        """Events after ``after``: from this worker's copy when it generates the stream, else Redis."""
+        source = self._local.read if await self._local.exists(stream_id) else self._read_redis
+        async for event in source(stream_id, after=after):
+            yield event
+
+    async def _read_redis(self, stream_id: str, *, after: int = 0) -> AsyncIterator[dict]:
         commands, reads = self._client(), self._client("reads")
         key = self._key(stream_id)
         if not await commands.exists(key):

@@ -59,10 +59,10 @@ async def test_channel_layer_receive_waits_for_redis_to_come_back(redis_server):
 
 
 async def test_hub_reader_follows_a_stream_silent_for_longer_than_five_seconds(redis_server):
-    hub = RedisHub(redis_server.url)
+    hub, elsewhere = RedisHub(redis_server.url), RedisHub(redis_server.url)  # two workers
     await hub.publish("quiet", {"id": 1, "type": "start"})
     events: list[dict] = []
-    reader = asyncio.create_task(read_all(hub, "quiet", events))
+    reader = asyncio.create_task(read_all(elsewhere, "quiet", events))
     await asyncio.sleep(6.5)
     assert not reader.done(), reader
     await hub.publish("quiet", {"id": 2, "type": "done"})
@@ -71,23 +71,49 @@ async def test_hub_reader_follows_a_stream_silent_for_longer_than_five_seconds(r
 
 
 async def test_hub_stream_goes_on_across_a_redis_restart(redis_server):
-    hub = RedisHub(redis_server.url)
+    hub, elsewhere = RedisHub(redis_server.url), RedisHub(redis_server.url)  # two workers
     await hub.publish("restart", {"id": 1, "type": "start"})
     await hub.publish("restart", {"id": 2, "type": "delta", "text": "before"})
-    events: list[dict] = []
-    reader = asyncio.create_task(read_all(hub, "restart", events))
+    here, there = [], []
+    local = asyncio.create_task(read_all(hub, "restart", here))
+    remote = asyncio.create_task(read_all(elsewhere, "restart", there))
     await asyncio.sleep(0.5)
-    assert [e["id"] for e in events] == [1, 2]
+    assert [e["id"] for e in here] == [e["id"] for e in there] == [1, 2]
     redis_server.stop()
-    # Published while Redis is away: waits for it instead of failing the generation.
-    publishing = asyncio.create_task(hub.publish("restart", {"id": 3, "type": "delta", "text": "during"}))
+    # Published while Redis is away: the generating worker's readers get it at once, the generation
+    # is not held up, and Redis gets it when it is back.
+    await asyncio.wait_for(hub.publish("restart", {"id": 3, "type": "delta", "text": "during"}), 1)
     await asyncio.sleep(1.5)
-    assert not publishing.done() and not reader.done()
+    assert [e["id"] for e in here] == [1, 2, 3] and [e["id"] for e in there] == [1, 2]
+    assert not remote.done()
+    # The terminal event waits for Redis: a finished generation is readable on every worker.
+    finishing = asyncio.create_task(hub.publish("restart", {"id": 4, "type": "done"}))
+    await asyncio.sleep(1)
+    assert not finishing.done()
     redis_server.start()
-    await asyncio.wait_for(publishing, 10)
-    await hub.publish("restart", {"id": 4, "type": "done"})
-    await asyncio.wait_for(reader, 15)
-    assert [e["id"] for e in events] == [1, 2, 3, 4]
+    await asyncio.wait_for(finishing, 15)
+    await asyncio.wait_for(asyncio.gather(local, remote), 15)
+    assert [e["id"] for e in here] == [e["id"] for e in there] == [1, 2, 3, 4]
+    assert [e["text"] for e in there if e["type"] == "delta"] == ["before", "during"]
+
+
+async def test_hub_writes_behind_in_batches_and_in_order(redis_server):
+    import redis.asyncio as redis
+
+    hub = RedisHub(redis_server.url)
+    await hub.publish("many", {"id": 1, "type": "start"})
+    client = redis.Redis.from_url(redis_server.url)
+    await client.config_resetstat()
+    # 50 deltas published in one go (as a provider's burst of chunks): far fewer writes than events.
+    for index in range(2, 52):
+        await hub.publish("many", {"id": index, "type": "delta", "text": str(index)})
+    await hub.publish("many", {"id": 52, "type": "done"})
+    stats = await client.info("commandstats")
+    assert stats["cmdstat_xadd"]["calls"] == 51 and stats["cmdstat_expire"]["calls"] <= 3, stats
+    events: list[dict] = []
+    await read_all(RedisHub(redis_server.url), "many", events)  # another worker, from Redis
+    assert [e["id"] for e in events] == list(range(1, 53))
+    await client.aclose()
 
 
 async def test_hub_first_command_after_a_redis_restart_succeeds(redis_server):
