@@ -25,6 +25,7 @@ from django.core.cache import cache
 
 from chatplatform.api import metrics
 from chatplatform.api.config import setting
+from chatplatform.api.counters import counter_add
 from chatplatform.api.exceptions import AppError
 
 logger = logging.getLogger(__name__)
@@ -57,12 +58,7 @@ def _key(scope: str, what: str, period: str, stamp: str) -> str:
 
 def _add(key: str, amount: int, ttl: int) -> int:
     """Atomically add ``amount`` to the counter ``key`` (created with ``ttl``); the new value."""
-    try:
-        return cache.incr(key, amount)
-    except ValueError:  # no such counter yet
-        if cache.add(key, amount, ttl):
-            return amount
-        return cache.incr(key, amount)
+    return counter_add(key, amount, ttl)
 
 
 def _read(key: str) -> int:

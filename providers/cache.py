@@ -30,6 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from chatplatform.api import metrics
+from chatplatform.api.counters import counter_add
 from providers import semantic_cache
 from providers.adapters.base import ChatMessage
 from providers.cache_replay import ReplayStream
@@ -98,8 +99,7 @@ def bump(counter: str, amount: int = 1) -> None:
     """Add to a shared statistics counter (best effort: the cache being away never fails a turn)."""
     key = STATS_PREFIX + counter
     try:
-        if not cache.add(key, amount, timeout=None):
-            cache.incr(key, amount)
+        counter_add(key, amount)
     except Exception:  # pragma: no cover - a cache outage only loses statistics
         logger.warning("Could not count %s", counter)
 

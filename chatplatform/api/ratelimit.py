@@ -32,6 +32,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from chatplatform.api import metrics
 from chatplatform.api.config import setting
+from chatplatform.api.counters import counter_add
 from chatplatform.api.credentials import BEARER, presented
 from chatplatform.api.exceptions import envelope_response, log_unavailable, unavailable_component, unavailable_response
 from chatplatform.api.middleware import HybridMiddleware
@@ -71,12 +72,7 @@ def _identity(request: HttpRequest) -> tuple[str, bool]:
 
 
 def _hit(key: str, ttl: int) -> int:
-    try:
-        return cache.incr(key)
-    except ValueError:
-        if cache.add(key, 1, ttl):
-            return 1
-        return cache.incr(key)
+    return counter_add(key, 1, ttl)
 
 
 def check(request: HttpRequest) -> Verdict:
