@@ -43,7 +43,10 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
                 "second provider call.")
 LAST_EVENT_ID = OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, required=False,
                                  description="`<stream_id>:<n>`: resume that stream after event n.")
+BAD_REQUEST = OpenApiResponse(description="Malformed JSON, or a field the route does not know "
+                                          "(`UNSUPPORTED_FIELD`, `details` naming each).")
 REPLY_ERRORS = {
+    400: BAD_REQUEST,
     404: OpenApiResponse(description="Conversation or message not found (or not yours)."),
     422: OpenApiResponse(description="Validation error."),
     429: OpenApiResponse(description="The provider is rate limiting."),
@@ -109,7 +112,7 @@ class ChatCompletionDeclaration(_Declaration):
 
     @extend_schema(
         tags=CHAT_TAG, request=CompletionInput, parameters=[IDEMPOTENCY_HEADER, LAST_EVENT_ID],
-        responses={(200, "application/json"): CompletionOutput, (200, "text/event-stream"): _sse},
+        responses={(200, "application/json"): CompletionOutput, (200, "text/event-stream"): _sse, 400: BAD_REQUEST},
         description="Seed 001's chat completion; stateless (send `conversation_history`). Open to anonymous "
                     "callers while ANONYMOUS_CHAT is on, limited to public models. `stream: true` answers as "
                     "POST /chat/stream. `X-Cache-Status: BYPASS`.",
@@ -122,7 +125,7 @@ class ChatStreamDeclaration(_Declaration):
     permission_classes = [AllowAny]
 
     @extend_schema(tags=CHAT_TAG, request=CompletionInput, parameters=[IDEMPOTENCY_HEADER, LAST_EVENT_ID],
-                   responses={(200, "text/event-stream"): _sse},
+                   responses={(200, "text/event-stream"): _sse, 400: BAD_REQUEST},
                    description="Seed 001's streaming chat (same request as /chat/completion).")
     def post(self, request, *args, **kwargs):  # pragma: no cover
         self._never_called()
@@ -143,7 +146,8 @@ class ChatStreamResumeDeclaration(_Declaration):
 class ChatCompletionsDeclaration(_Declaration):
     @extend_schema(
         tags=CHAT_TAG, request=ChatCompletionsInput, parameters=[IDEMPOTENCY_HEADER, LAST_EVENT_ID],
-        responses={(200, "application/json"): ChatCompletionsOutput, (200, "text/event-stream"): _sse},
+        responses={(200, "application/json"): ChatCompletionsOutput, (200, "text/event-stream"): _sse,
+                   400: BAD_REQUEST},
         description="Seed 004's completion. With `chat_id` (one of your chats; 404 otherwise) the last user "
                     "message is added to the chat; without it a new chat is created from `messages` and "
                     "its id returned as `chat_id`. `use_extended_thinking` and `use_web_grounding` reach "
