@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 
+from chatplatform.api import memo
 from chatplatform.api.context import current_request_id
 from chatplatform.api.exceptions import AppError
 from providers.adapters.base import ProviderSettings
@@ -34,6 +35,7 @@ FEATURES = {
 }
 _TTL_SECONDS = 5.0
 _VERSION_KEY = "providers:config-version"
+memo.watch_shared_key(_VERSION_KEY)
 _VERSION_CHECK_SECONDS = 0.25  # outside a request (Celery, WebSocket frames)
 _lock = threading.Lock()
 _cache: dict[str, tuple[float, object]] = {}
@@ -74,7 +76,7 @@ def _follow_other_workers() -> None:
     elif now - float(_seen["at"]) < _VERSION_CHECK_SECONDS:  # type: ignore[arg-type]
         return
     try:
-        version = cache.get(_VERSION_KEY)
+        version = memo.shared_value(_VERSION_KEY)  # in a request: read with the memos' versions
     except Exception:  # the shared cache is away: keep the local copy (and its TTL)
         return
     with _lock:

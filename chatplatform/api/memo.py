@@ -8,12 +8,21 @@ expire; the expiry (``ttl()`` seconds, 0 turns the memo off) only bounds changes
 application's back (SQL by hand). Without the shared cache (Redis away) nothing is remembered and
 every lookup loads. ``None`` is never kept.
 
-Used for verified credentials (``accounts.credential_cache``) and webhook subscriptions
-(``knowledge.webhooks``): a query per request each, before.
+Used for verified credentials (``accounts.credential_cache``), webhook subscriptions
+(``knowledge.webhooks``) and whether a user has memories (``knowledge.memories_selectors``): a query
+per request each, before.
+
+Within a request (from :func:`begin_request`, which the request-context middleware calls) the versions
+of every memo are read together, in one round trip, at the first lookup, and that reading serves the
+request's later lookups for up to ``SNAPSHOT_SECONDS``: a persisted chat turn looks up credentials,
+memories and webhook subscriptions (once per event it emits), four reads before. A change this
+request makes itself is seen at once; one made elsewhere during the request, at its next reading.
+Outside a request (Celery tasks, commands, WebSocket frames) each lookup reads its own version.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import secrets
 import time
@@ -28,6 +37,74 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_ENTRIES = 10_000  # per worker and memo; the whole map is dropped when it is full
 DEFAULT_SECONDS = 30.0  # how long an entry lives when the memo's owner sets no expiry of its own
+SNAPSHOT_SECONDS = 1.0  # how long one reading of the versions serves a request's lookups
+
+_READ_AT = "\0read_at"  # the snapshot's own entry: when its versions were read (monotonic)
+# The versions read for the request being served: a dict shared by everything the request runs
+# (its worker threads and tasks get a copy of the context, hence the same dict), or None.
+_snapshot: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("memo_versions", default=None)
+# The shared keys read together in a request: each memo's version (made when missing) and the
+# version numbers other modules register with ``watch_shared_key`` (left missing).
+_version_keys: dict[str, bool] = {}
+
+
+def begin_request() -> contextvars.Token:
+    """Serve the memos' lookups from here on (one request) from one reading of their versions,
+    until :func:`end_request` with the token returned."""
+    return _snapshot.set({})
+
+
+def end_request(token: contextvars.Token) -> None:
+    _snapshot.reset(token)
+
+
+def watch_shared_key(key: str, *, make_missing: bool = False) -> None:
+    """Read ``key`` of the shared cache with the memos' versions (see :func:`shared_value`)."""
+    _version_keys.setdefault(key, make_missing)
+
+
+def _read(keys: list[str]) -> dict[str, Any]:
+    values = cache.get_many(keys)
+    for key in keys:
+        if key in values:
+            continue
+        if _version_keys.get(key):  # a memo's version: made, by whichever worker comes first
+            cache.add(key, secrets.token_hex(8), timeout=None)
+            values[key] = cache.get(key)
+        else:
+            values[key] = None
+    return values
+
+
+def shared_value(key: str) -> Any:
+    """The shared cache's ``key`` (registered with :func:`watch_shared_key`; None when missing).
+    In a request, read with every other registered key in one round trip and kept for the rest of
+    the request while younger than ``SNAPSHOT_SECONDS``. Raises when the shared cache cannot be read."""
+    watch_shared_key(key)
+    snapshot = _snapshot.get()
+    now = time.monotonic()
+    if snapshot is None:
+        return _read([key]).get(key)
+    if key in snapshot and snapshot[_READ_AT] + SNAPSHOT_SECONDS > now:
+        return snapshot[key]
+    values = _read(list(_version_keys))
+    snapshot.clear()
+    snapshot.update(values)
+    snapshot[_READ_AT] = now
+    return values.get(key)
+
+
+def _remember_own_change(key: str, value: Any) -> None:
+    """This request changed ``key`` itself: its later lookups see the change at once."""
+    snapshot = _snapshot.get()
+    if snapshot:
+        snapshot[key] = value
+
+
+def _forget_snapshot() -> None:
+    snapshot = _snapshot.get()
+    if snapshot is not None:
+        snapshot.clear()
 
 
 class SharedVersionMemo:
@@ -36,16 +113,13 @@ class SharedVersionMemo:
         self.version_key = f"{name}:version"
         self.ttl = ttl
         self._entries: dict[str, tuple[str, float, Any]] = {}
+        watch_shared_key(self.version_key, make_missing=True)
 
     def _version(self) -> str | None:
         """The shared version (made when missing, e.g. after Redis restarted empty), or None when
         the shared cache cannot be read."""
         try:
-            version = cache.get(self.version_key)
-            if version is None:
-                cache.add(self.version_key, secrets.token_hex(8), timeout=None)
-                version = cache.get(self.version_key)
-            return version
+            return shared_value(self.version_key)
         except Exception:  # Redis away: nothing is remembered until it answers again
             return None
 
@@ -72,9 +146,12 @@ class SharedVersionMemo:
 
     def _new_version(self) -> None:
         self._entries.clear()
+        version = secrets.token_hex(8)
         try:
-            cache.set(self.version_key, secrets.token_hex(8), timeout=None)
+            cache.set(self.version_key, version, timeout=None)
+            _remember_own_change(self.version_key, version)
         except Exception as exc:  # the other workers cannot read the version either: they load
+            _forget_snapshot()  # read again at the next lookup
             logger.warning("Could not publish a change of %s (%s); other workers' entries expire in %ss",
                            self.name, type(exc).__name__, self.ttl())
 

@@ -18,6 +18,7 @@ from django.middleware import clickjacking, common, csrf, security
 from django.middleware.gzip import GZipMiddleware
 from rest_framework.exceptions import APIException
 
+from chatplatform.api import memo
 from chatplatform.api.context import reset_request_id, set_request_id
 from chatplatform.api.exceptions import (
     AppError,
@@ -105,6 +106,7 @@ class RequestContextMiddleware(HybridMiddleware):
         request.request_id = _request_id_for(request)
         request._started = time.perf_counter()
         request._request_id_token = set_request_id(request.request_id)
+        request._memo_token = memo.begin_request()
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         response = as_envelope(request, response)
@@ -112,6 +114,7 @@ class RequestContextMiddleware(HybridMiddleware):
         response["X-Process-Time"] = f"{time.perf_counter() - request._started:.4f}"
         if response.status_code >= 500:
             logger.error("%s %s -> %s", request.method, request.path, response.status_code)
+        memo.end_request(request._memo_token)
         reset_request_id(request._request_id_token)
         return response
 

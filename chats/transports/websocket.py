@@ -43,7 +43,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import serializers
 
-from chatplatform.api import metrics
+from chatplatform.api import memo, metrics
 from chatplatform.api.asyncviews import input_serializer
 from chatplatform.api.exceptions import AppError, flatten_errors, service_unavailable
 from chatplatform.api.ids import new_id
@@ -193,12 +193,15 @@ class _ChatSocket(AsyncJsonWebsocketConsumer):
             await self.send_json(formats.error_frame("INVALID_REQUEST", "Malformed JSON: a frame must be a JSON "
                                                      "object.", status_code=400))
             return
+        versions = memo.begin_request()  # a frame is a request: one reading of the memos' versions
         try:
             await self.receive_json(content)
         except AppError as exc:
             await self.send_json(formats.app_error_frame(exc, id=client_id))
         except Exception as exc:
             await self.send_json(self._unexpected_frame(exc, client_id))
+        finally:
+            memo.end_request(versions)
 
     @staticmethod
     def _unexpected_frame(exc: Exception, client_id: Any) -> dict:
