@@ -165,10 +165,10 @@ class RedisHub:
                 delay = min(delay * 2, 2.0)
 
     async def _add(self, stream_id: str, events: list[dict]) -> None:
+        """One stream entry for the batch (its events as a JSON list, in order) and the expiry."""
         key = self._key(stream_id)
         async with self._client().pipeline(transaction=False) as pipe:
-            for event in events:
-                pipe.xadd(key, {"e": json.dumps(event, default=str)}, maxlen=20000, approximate=True)
+            pipe.xadd(key, {"e": json.dumps(events, default=str)}, maxlen=20000, approximate=True)
             pipe.expire(key, RETENTION_SECONDS)
             await pipe.execute()
 
@@ -227,12 +227,13 @@ class RedisHub:
                 continue
             for entry_id, fields in response[0][1]:
                 cursor = entry_id
-                event = json.loads(fields["e"])
-                if event["id"] > after:
-                    after = event["id"]  # an event added twice (a retried XADD) is yielded once
-                    yield event
-                if event["type"] in TERMINAL:
-                    return
+                batch = json.loads(fields["e"])
+                for event in batch if isinstance(batch, list) else [batch]:  # one event: an older worker's
+                    if event["id"] > after:
+                        after = event["id"]  # an event added twice (a retried XADD) is yielded once
+                        yield event
+                    if event["type"] in TERMINAL:
+                        return
 
     async def request_cancel(self, stream_id: str) -> None:
         await self._client().set(f"cp:cancel:{stream_id}", "1", ex=RETENTION_SECONDS)

@@ -109,7 +109,8 @@ async def test_hub_writes_behind_in_batches_and_in_order(redis_server):
         await hub.publish("many", {"id": index, "type": "delta", "text": str(index)})
     await hub.publish("many", {"id": 52, "type": "done"})
     stats = await client.info("commandstats")
-    assert stats["cmdstat_xadd"]["calls"] == 51 and stats["cmdstat_expire"]["calls"] <= 3, stats
+    # One entry per batch: a burst like this is written in a few commands, not one per event.
+    assert stats["cmdstat_xadd"]["calls"] <= 3 and stats["cmdstat_expire"]["calls"] <= 3, stats
     events: list[dict] = []
     await read_all(RedisHub(redis_server.url), "many", events)  # another worker, from Redis
     assert [e["id"] for e in events] == list(range(1, 53))
