@@ -17,7 +17,8 @@ of every memo are read together, in one round trip, at the first lookup, and tha
 request's later lookups for up to ``SNAPSHOT_SECONDS``: a persisted chat turn looks up credentials,
 memories and webhook subscriptions (once per event it emits), four reads before. A change this
 request makes itself is seen at once; one made elsewhere during the request, at its next reading.
-Outside a request (Celery tasks, commands, WebSocket frames) each lookup reads its own version.
+Each WebSocket frame counts as a request; outside one (Celery tasks, commands) each lookup reads its
+own version.
 """
 
 from __future__ import annotations
@@ -40,9 +41,12 @@ DEFAULT_SECONDS = 30.0  # how long an entry lives when the memo's owner sets no 
 SNAPSHOT_SECONDS = 1.0  # how long one reading of the versions serves a request's lookups
 
 _READ_AT = "\0read_at"  # the snapshot's own entry: when its versions were read (monotonic)
-# The versions read for the request being served: a dict shared by everything the request runs
-# (its worker threads and tasks get a copy of the context, hence the same dict), or None.
-_snapshot: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("memo_versions", default=None)
+# The versions read for the request being served, or None outside one: a one-item list shared by
+# everything the request runs (its worker threads and tasks get a copy of the context, hence the same
+# list), holding a dict that is replaced whole, never changed, so a thread reading it meanwhile
+# sees one reading or the other.
+_snapshot: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar("memo_versions",
+                                                                                       default=None)
 # The shared keys read together in a request: each memo's version (made when missing) and the
 # version numbers other modules register with ``watch_shared_key`` (left missing).
 _version_keys: dict[str, bool] = {}
@@ -51,7 +55,7 @@ _version_keys: dict[str, bool] = {}
 def begin_request() -> contextvars.Token:
     """Serve the memos' lookups from here on (one request) from one reading of their versions,
     until :func:`end_request` with the token returned."""
-    return _snapshot.set({})
+    return _snapshot.set([{}])
 
 
 def end_request(token: contextvars.Token) -> None:
@@ -81,30 +85,29 @@ def shared_value(key: str) -> Any:
     In a request, read with every other registered key in one round trip and kept for the rest of
     the request while younger than ``SNAPSHOT_SECONDS``. Raises when the shared cache cannot be read."""
     watch_shared_key(key)
-    snapshot = _snapshot.get()
+    holder = _snapshot.get()
     now = time.monotonic()
-    if snapshot is None:
+    if holder is None:
         return _read([key]).get(key)
+    snapshot = holder[0]
     if key in snapshot and snapshot[_READ_AT] + SNAPSHOT_SECONDS > now:
         return snapshot[key]
     values = _read(list(_version_keys))
-    snapshot.clear()
-    snapshot.update(values)
-    snapshot[_READ_AT] = now
+    holder[0] = {**values, _READ_AT: now}
     return values.get(key)
 
 
 def _remember_own_change(key: str, value: Any) -> None:
     """This request changed ``key`` itself: its later lookups see the change at once."""
-    snapshot = _snapshot.get()
-    if snapshot:
-        snapshot[key] = value
+    holder = _snapshot.get()
+    if holder and holder[0]:
+        holder[0] = {**holder[0], key: value}
 
 
 def _forget_snapshot() -> None:
-    snapshot = _snapshot.get()
-    if snapshot is not None:
-        snapshot.clear()
+    holder = _snapshot.get()
+    if holder is not None:
+        holder[0] = {}
 
 
 class SharedVersionMemo:
