@@ -55,6 +55,15 @@ Threads
     database, another worker) generation collapses: on 2 cores, 48 tokens took 1.8-2.1 s with one
     thread and 2.6-8.7 s with two while other processes were busy.
 
+Weight repacking
+    Off by default: the model's weights stay in llama.cpp's plain CPU buffers. llama.cpp can
+    repack them at load into "extra" buffer types for the CPU it runs on; on CPUs with AMX
+    (Intel Sapphire Rapids and later) that is the AMX buffer, and the first decode with the
+    bundled Q4_K_M model then crashes the process (a segmentation fault in ``llama_decode``,
+    every time on such a machine; llama.cpp issue 20824 reports the same). ``extra["repack_weights"]``
+    turns repacking back on for a CPU where it is known to work (it speeds up prompt evaluation of
+    some quantisations).
+
 Cancellation
     When the consumer stops iterating (generator closed, task cancelled, client gone) a
     ``threading.Event`` is set; the worker checks it after every sampled token and stops, so the
@@ -227,6 +236,22 @@ def _llama_class():
 
         active_job: _Job | None = None
 
+        def __init__(self, *args: Any, repack_weights: bool = False, **kwargs: Any) -> None:
+            self._repack_weights = repack_weights
+            super().__init__(*args, **kwargs)
+
+        # Llama.__init__ assigns llama.cpp's default model parameters to ``model_params`` and then
+        # loads the model with them: the assignment is where extra buffer types (weight repacking,
+        # AMX included) are turned off, unless asked for (see "Weight repacking" above).
+        @property
+        def model_params(self):
+            return self._model_params
+
+        @model_params.setter
+        def model_params(self, params) -> None:
+            params.use_extra_bufts = self._repack_weights
+            self._model_params = params
+
         def generate(self, tokens, *args, **kwargs):
             job = self.active_job
             if job is None:
@@ -268,6 +293,7 @@ def _model_options(settings: ProviderSettings) -> dict[str, Any]:
         "n_ctx": int(extra.get("n_ctx") or DEFAULT_N_CTX),
         "n_threads": int(extra.get("n_threads") or max(1, _cpu_count() // 2)),
         "chat_format": extra.get("chat_format") or None,
+        "repack_weights": bool(extra.get("repack_weights", False)),
     }
 
 
@@ -276,7 +302,7 @@ def get_model(settings: ProviderSettings) -> _LoadedModel:
     global _last_loaded
     options = _model_options(settings)
     path = resolve_model_path(settings)
-    key = (str(path), options["n_ctx"], options["n_threads"], options["chat_format"])
+    key = (str(path), options["n_ctx"], options["n_threads"], options["chat_format"], options["repack_weights"])
     model = _models.get(key)
     if model is not None:
         return model
@@ -287,7 +313,8 @@ def get_model(settings: ProviderSettings) -> _LoadedModel:
         started = time.perf_counter()
         llama = _llama_class()(
             model_path=str(path), n_ctx=options["n_ctx"], n_threads=options["n_threads"],
-            n_threads_batch=options["n_threads"], chat_format=options["chat_format"], verbose=False,
+            n_threads_batch=options["n_threads"], chat_format=options["chat_format"],
+            repack_weights=options["repack_weights"], verbose=False,
         )
         has_template = "tokenizer.chat_template" in llama.metadata
         transcript = options["chat_format"] is None and not has_template

@@ -274,3 +274,16 @@ def test_count_tokens_uses_the_model_tokenizer(provider, model):
     assert provider.count_tokens(text) == expected == local.count_tokens(text)
     assert expected > 0
     assert local.count_tokens("") == 0
+
+
+def test_weights_stay_in_plain_cpu_buffers_unless_repacking_is_asked_for(model):
+    # Repacking into llama.cpp's extra buffer types (AMX on Sapphire Rapids) crashed the first
+    # decode of this model: every generation test above is the regression test on such a CPU.
+    assert model.llama.model_params.use_extra_bufts is False
+    path = str(local.resolve_model_path())
+    repacking = local._llama_class()(model_path=path, vocab_only=True, repack_weights=True, verbose=False)
+    try:
+        assert repacking.model_params.use_extra_bufts is True
+    finally:
+        repacking.close()
+    assert local._model_options(settings(extra={"repack_weights": True}))["repack_weights"] is True
