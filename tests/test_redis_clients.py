@@ -58,6 +58,23 @@ async def test_channel_layer_receive_waits_for_redis_to_come_back(redis_server):
     assert (await asyncio.wait_for(receiving, 15))["type"] == "after.restart"
 
 
+async def test_a_cancelled_channel_layer_receive_always_ends(redis_server):
+    # Cancelled at every step of its start (connect, EVAL, BZPOPMIN): on Python 3.11 redis-py's
+    # asyncio.wait_for dropped the cancellation at one of them and the receive polled forever
+    # (18 of 120 such receives, before the fix), which hung a consumer that had been closed.
+    layer = layer_for(redis_server)
+    for steps in range(120):
+        receiving = asyncio.create_task(layer.receive(await layer.new_channel()))
+        for _ in range(steps % 60):
+            await asyncio.sleep(0)
+        receiving.cancel()
+        done, _ = await asyncio.wait({receiving}, timeout=3)
+        assert done, f"receive still running 3 s after it was cancelled ({steps} steps in)"
+        assert receiving.cancelled()
+    await layer.send(channel := await layer.new_channel(), {"type": "still.works"})
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "still.works"
+
+
 async def test_hub_reader_follows_a_stream_silent_for_longer_than_five_seconds(redis_server):
     hub, elsewhere = RedisHub(redis_server.url), RedisHub(redis_server.url)  # two workers
     await hub.publish("quiet", {"id": 1, "type": "start"})
