@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,9 +36,8 @@ def atomic_step(func):
     return transaction.atomic(savepoint=False)(func)
 
 
-@atomic_step
-def conversation_create(*, user, conversation_id: str | None = None, **fields: Any) -> Conversation:
-    """Create a conversation. A client-chosen id (seed 000 lets a client name a new
+def _new_conversation(*, user, conversation_id: str | None, fields: dict[str, Any]) -> Conversation:
+    """An unsaved conversation. A client-chosen id (seed 000 lets a client name a new
     conversation, e.g. ``conv_123``) is honoured when it is free; a taken one is a 404 for
     anyone but its owner, so ids of other users' conversations are never revealed."""
     values = {k: v for k, v in fields.items() if k in _CONVERSATION_FIELDS and v is not None}
@@ -49,7 +49,14 @@ def conversation_create(*, user, conversation_id: str | None = None, **fields: A
         if Conversation.objects.filter(id=conversation_id).exists():
             raise AppError("Conversation not found.", status_code=404)
         values["id"] = conversation_id
-    conversation = Conversation.objects.create(user=user, **values)
+    return Conversation(user=user, **values)
+
+
+@atomic_step
+def conversation_create(*, user, conversation_id: str | None = None, **fields: Any) -> Conversation:
+    """Create an empty conversation (see :func:`_new_conversation` for the id)."""
+    conversation = _new_conversation(user=user, conversation_id=conversation_id, fields=fields)
+    conversation.save(force_insert=True)
     webhooks.emit(user, "chat.created", _chat_event(conversation))
     return conversation
 
@@ -71,16 +78,34 @@ def _message_event(conversation: Conversation, message: Message) -> None:
 
 @atomic_step
 def conversation_start(*, user, conversation_id: str | None = None, history: list[ChatMessage] | None = None,
-                       **fields: Any) -> Conversation:
-    """A new conversation holding ``history`` (oldest first, one branch): what a client brings when
-    it starts a chat with earlier turns (seed 004)."""
-    conversation = conversation_create(user=user, conversation_id=conversation_id, **fields)
-    leaf = None
-    for turn in history or []:
-        leaf = Message.objects.create(conversation=conversation, parent=leaf, **message_fields(turn))
-    if leaf is not None:
-        Conversation.objects.filter(pk=conversation.pk).update(active_leaf=leaf, message_count=len(history or []))
-        conversation.active_leaf, conversation.message_count = leaf, len(history or [])
+                       messages: list[ChatMessage] | None = None, **fields: Any) -> Conversation:
+    """A new conversation holding ``history`` (oldest first, one branch: the earlier turns a client
+    brings when it starts a chat, seed 004), then ``messages``, this turn's new ones (each announced
+    as ``message.created``, the first user message naming an untitled chat, as
+    :func:`message_add` does). Its ``active_leaf`` is the last message saved.
+
+    Two INSERTs whatever the length: the ids are chosen here, so the conversation is born with its
+    leaf, count and title (the foreign keys are checked at commit), and the messages go in one
+    statement. A new chat's turn used to insert the chat, insert the message, then UPDATE the chat."""
+    conversation = _new_conversation(user=user, conversation_id=conversation_id, fields=fields)
+    history, messages = history or [], messages or []
+    saved = [Message(conversation=conversation, **message_fields(m)) for m in (*history, *messages)]
+    parent = None
+    for message in saved:  # one branch, in order (ordered by created_at: never two alike)
+        message.parent = parent
+        if parent is not None and message.created_at <= parent.created_at:
+            message.created_at = parent.created_at + timedelta(microseconds=1)
+        parent = message
+    if saved:
+        conversation.active_leaf, conversation.message_count = saved[-1], len(saved)
+    first_user = next((m for m in messages if m.role == "user"), None)
+    if not conversation.title and first_user is not None:
+        conversation.title = title_from(first_user.content)
+    conversation.save(force_insert=True)
+    Message.objects.bulk_create(saved)
+    webhooks.emit(user, "chat.created", _chat_event(conversation))
+    for message in saved[len(history):]:
+        _message_event(conversation, message)
     return conversation
 
 

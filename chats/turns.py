@@ -171,13 +171,16 @@ def _prepare(caller: Caller, turn: Turn) -> _Prepared:
         if turn.stateless:
             _reserve(caller, stream)
             return _Prepared(None, None, stream, citations=citations)
-        if conversation is None:
+        if conversation is None:  # a new chat is saved with this turn's messages (see conversation_start)
             new = turn.new or NewConversation(id=turn.conversation_id)
             conversation = services.conversation_start(user=caller.user, conversation_id=new.id,
-                                                       history=new.history, **new.fields)
+                                                       history=new.history, messages=turn.new_messages,
+                                                       **new.fields)
+            user_message = conversation.active_leaf
+        else:
+            user_message = _user_message(turn, conversation)
         memories_services.memories_mark_used(memory_ids=[i for b in blocks if b.kind == "memory_ids"
                                                          for i in b.sources])
-        user_message = _user_message(turn, conversation)
         _reserve(caller, stream)  # last: a refusal (402/429) rolls the saves back
         return _Prepared(conversation, user_message, stream,
                          metadata=knowledge_selectors.sources_metadata(blocks),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC
 
 import pytest
 from rest_framework import exceptions, serializers
 
-from chatplatform.api.asyncviews import input_serializer, validated
+from chatplatform.api.asyncviews import input_serializer, output_data, validated
 from chatplatform.api.fields import StrictInput, TextField
 
 
@@ -55,3 +56,22 @@ def test_serializers_that_build_their_own_fields_keep_drf_s_way():
     a, b = input_serializer(Dynamic, {"x": 1}), input_serializer(Dynamic, {"x": 2})
 
     assert a.fields["x"] is not b.fields["x"]
+
+
+class Reply(serializers.Serializer):
+    text = serializers.CharField()
+    at = serializers.DateTimeField()
+    usage = Part()
+
+
+def test_output_data_shares_fields_and_renders_each_instance_alone():
+    from datetime import datetime
+
+    at = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    first = output_data(Reply, {"text": "one", "at": at, "usage": {"text": "a"}})
+    second = output_data(Reply, {"text": "two", "at": at, "usage": {"text": "b"}})
+
+    assert first == {"text": "one", "at": "2026-12-03T10:00:00Z", "usage": {"text": "a"}}
+    assert second == {"text": "two", "at": "2026-12-03T10:00:00Z", "usage": {"text": "b"}}
+    assert first.serializer.fields["text"] is second.serializer.fields["text"]  # copied once
+    assert second.serializer.fields["text"].parent is second.serializer

@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from chatplatform.api.asyncviews import output_data
 from chatplatform.api.exceptions import AppError
 from chats.serializers import SendMessageOutput
 
@@ -38,7 +39,7 @@ def event_id(event: dict) -> str:
 def message_body(final: dict, started: float) -> dict:
     """The answer of ``POST /chat/message`` (seed 000; ``message`` and ``response`` hold the same
     text) and of ``/chat/chat`` (seed 003 adds its keys)."""
-    return SendMessageOutput({
+    return output_data(SendMessageOutput, {
         "message": final["content"], "response": final["content"],
         "conversation_id": final["conversation_id"], "message_id": final["message_id"],
         "user_message_id": final["user_message_id"], "parent_message_id": final["parent_message_id"],
@@ -47,7 +48,7 @@ def message_body(final: dict, started: float) -> dict:
         "processing_time": round(time.perf_counter() - started, 3),
         "timestamp": datetime.fromisoformat(final["timestamp"]),
         "finish_reason": final["finish_reason"], "status": final["status"],
-    }).data
+    })
 
 
 def completion_body(final: dict, request_id: str) -> dict:
