@@ -68,19 +68,20 @@ def input_serializer(serializer_class, data: Any, **kwargs) -> serializers.Seria
     fields hold no per-request state and its validation runs without yielding, so one copy per
     class and thread is bound to each new instance instead. Serializers that build their fields
     themselves (model serializers, ``get_fields`` overrides) or take options keep DRF's way."""
-    return _shared_fields(serializer_class(data=data, **kwargs), kwargs)
+    serializer = serializer_class(data=data, **kwargs)
+    return serializer if kwargs else _shared_fields(serializer)
 
 
 def output_data(serializer_class, instance: Any) -> dict:
     """``serializer_class(instance).data``, with the fields shared as :func:`input_serializer` does
     (rendering a reply's body, too, runs without yielding): 4% of a persisted chat's CPU was DRF
     copying the reply serializer's fields."""
-    return _shared_fields(serializer_class(instance), {}).data
+    return _shared_fields(serializer_class(instance)).data
 
 
-def _shared_fields(serializer: serializers.Serializer, kwargs: dict) -> serializers.Serializer:
+def _shared_fields(serializer: serializers.Serializer) -> serializers.Serializer:
     serializer_class = type(serializer)
-    if kwargs or serializer_class.get_fields is not serializers.Serializer.get_fields:
+    if serializer_class.get_fields is not serializers.Serializer.get_fields:
         return serializer
     by_class = _declared.__dict__.setdefault("by_class", {})
     fields = by_class.get(serializer_class)

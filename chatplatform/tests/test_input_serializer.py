@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC
+from datetime import UTC, datetime
 
 import pytest
 from rest_framework import exceptions, serializers
@@ -65,8 +65,6 @@ class Reply(serializers.Serializer):
 
 
 def test_output_data_shares_fields_and_renders_each_instance_alone():
-    from datetime import datetime
-
     at = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
     first = output_data(Reply, {"text": "one", "at": at, "usage": {"text": "a"}})
     second = output_data(Reply, {"text": "two", "at": at, "usage": {"text": "b"}})
