@@ -27,6 +27,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from chatplatform.api.asgi_handler import request_will_release_connections
 from chatplatform.api.exceptions import AppError
 from chatplatform.api.ids import new_id
 from chats import services
@@ -190,7 +191,8 @@ async def _generate(reply: Reply) -> None:
             logger.exception("After-save hook of %s failed", reply.stream_id)
     if reply.stream.usage_task is not None:
         await reply.stream.usage_task
-    await sync_to_async(_release_connection)()
+    if not request_will_release_connections():
+        await sync_to_async(_release_connection)()
 
 
 def cache_fields(stream: ChatStream) -> dict:
@@ -209,7 +211,8 @@ def _cached_flag(stream: ChatStream) -> dict:
 
 def _release_connection() -> None:
     """A generation can outlive its request: give back the database connection its saves used
-    (to the pool, in production) instead of holding it in the worker thread."""
+    (to the pool, in production) instead of holding it in the worker thread. While its request is
+    still being served, the request's end does this on the same thread (and the hop is skipped)."""
     if not connection.in_atomic_block:
         close_old_connections()
 

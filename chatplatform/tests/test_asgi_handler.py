@@ -6,13 +6,14 @@ import asyncio
 import threading
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
-from django.db import connection
+from django.core import signals
+from django.db import close_old_connections, connection
 from django.http import JsonResponse
 from django.urls import path
 
-from chatplatform.api.asgi_handler import POOL_SIZE, PooledThreadsASGIHandler
+from chatplatform.api.asgi_handler import POOL_SIZE, PooledThreadsASGIHandler, request_will_release_connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,7 +23,8 @@ release = threading.Event()
 
 def _where() -> dict:
     connection.ensure_connection()
-    return {"thread": threading.get_ident(), "connection": id(connection.connection)}
+    return {"thread": threading.get_ident(), "connection": id(connection.connection),
+            "autocommit": connection.get_autocommit()}
 
 
 def sync_view(request):  # Django runs a sync view on the request's thread
@@ -43,7 +45,28 @@ async def outliving_view(request):
     return JsonResponse({})
 
 
-urlpatterns = [path("where", sync_view), path("blocking", blocking_view), path("outliving", outliving_view)]
+def leave_autocommit_off(request):  # a connection Django must not hand to the next request as is
+    connection.set_autocommit(False)
+    return JsonResponse(_where())
+
+
+async def async_view(request):
+    return JsonResponse({"releases": request_will_release_connections()})
+
+
+async def outliving_check_view(request):
+    async def later():
+        await asyncio.sleep(0.05)
+        late["releases"] = request_will_release_connections()
+
+    late["during"] = request_will_release_connections()
+    late["task"] = asyncio.get_running_loop().create_task(later())
+    return JsonResponse({})
+
+
+urlpatterns = [path("where", sync_view), path("blocking", blocking_view), path("outliving", outliving_view),
+               path("autocommit-off", leave_autocommit_off), path("async", async_view),
+               path("outliving-check", outliving_check_view)]
 
 
 async def _get(handler, route: str) -> dict:
@@ -97,3 +120,44 @@ async def test_a_task_that_outlives_its_request_still_runs_sync_code(handler):
 
     assert late["where"]["thread"] != pooled  # a thread of its own, not the pooled one
     assert (await _get(handler, "where"))["thread"] == pooled
+
+
+async def test_a_request_hops_to_its_thread_only_for_its_end(handler, monkeypatch):
+    """With DEBUG off the connection check runs once, at the request's end (see the module)."""
+    hops = []
+    original = SyncToAsync.__call__
+
+    def counting(self, *args, **kwargs):
+        hops.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counting)
+    assert (await _get(handler, "async")) == {"releases": True}
+    assert hops == ["HttpResponseBase.close"]
+
+
+async def test_a_connection_left_unfit_is_closed_before_the_next_request(handler):
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("Django never closes an in-memory SQLite database's connection (it would lose the data)")
+    first = await _get(handler, "autocommit-off")
+    second = await _get(handler, "where")
+
+    assert first["thread"] == second["thread"] and first["autocommit"] is False
+    assert second["autocommit"] is True  # the first request's end closed the connection it left so
+
+
+async def test_only_work_during_its_request_leaves_the_connection_check_to_it(handler):
+    late.clear()
+    await _get(handler, "outliving-check")
+    await asyncio.wait_for(late["task"], 5)
+
+    assert late["during"] is True
+    assert late["releases"] is False  # the request has ended: a late task checks its own connection
+
+
+def test_the_start_check_stays_with_debug_on(settings):
+    settings.DEBUG = True
+    signals.request_started.connect(close_old_connections)
+    PooledThreadsASGIHandler()
+    assert signals.request_started.disconnect(close_old_connections)  # True: it was still connected
+    signals.request_started.connect(close_old_connections)
