@@ -25,6 +25,12 @@ def _fast_and_isolated(settings):
 
     settings.REQUEST_LOG_BACKGROUND = False
     request_log_discard()
+    # Usage rows are written before a call ends, in the test's own transaction; the write-behind
+    # buffer has tests of its own (chatplatform/tests/test_writebehind.py) and live servers use it.
+    from providers.services import usage_rows
+
+    settings.USAGE_WRITE_BEHIND = False
+    usage_rows.discard()
     from accounts.runtime import runtime_reset_local
 
     runtime_reset_local()  # runtime settings: nothing left over from another test

@@ -52,8 +52,10 @@ def usage_charts(*, hours: int) -> dict:
     """Every chart of the page (SVG) and the headline totals over the last ``hours``."""
     from chats.models import Message
     from providers.models import UsageRecord
+    from providers.services import usage_flush
 
     request_log_flush()
+    usage_flush()
     buckets, trunc, label_format = _buckets(hours)
     labels = [timezone.localtime(b).strftime(label_format) for b in buckets]
     usage = UsageRecord.objects.filter(created_at__gte=buckets[0]).annotate(bucket=trunc("created_at"))

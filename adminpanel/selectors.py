@@ -163,8 +163,10 @@ def system_metrics(*, hours: int) -> dict[str, Any]:
     from adminpanel.request_log import request_log_flush
     from chats.models import Message
     from providers.models import UsageRecord
+    from providers.services import usage_flush
 
     request_log_flush()  # this worker's buffered rows count too
+    usage_flush()
     end = timezone.now()
     start = end - timedelta(hours=hours)
     api = RequestLog.objects.filter(created_at__gte=start, created_at__lte=end).aggregate(
@@ -198,7 +200,9 @@ def users_overview(*, limit: int) -> dict[str, Any]:
 
     from chats.models import Conversation
     from providers.models import UsageRecord
+    from providers.services import usage_flush
 
+    usage_flush()  # this worker's held rows count too
     User = get_user_model()
     users = list(User.objects.order_by("-created_at", "pk")[:limit])
     ids = [u.pk for u in users]

@@ -128,7 +128,9 @@ def usage_rollup(*, day: date | None = None) -> dict:
     """Totals of one day's usage records (default yesterday) by model, provider and user, kept in
     the cache under ``usage:rollup:<day>`` for reports; recomputing a day overwrites it."""
     from providers.models import UsageRecord
+    from providers.services import usage_flush
 
+    usage_flush()
     day = day or (timezone.localdate() - timedelta(days=1))
     start, end = _day_bounds(day)
     rows = UsageRecord.objects.filter(created_at__gte=start, created_at__lt=end)

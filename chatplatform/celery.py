@@ -4,6 +4,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import task_postrun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
 
@@ -19,3 +20,13 @@ app.conf.beat_schedule = {
     "usage-rollup": {"task": "adminpanel.tasks.usage_rollup", "schedule": crontab(minute=10, hour=0)},
     "cache-refresh": {"task": "adminpanel.tasks.caches_refresh", "schedule": crontab(minute=0)},
 }
+
+
+@task_postrun.connect
+def _write_held_usage(**kwargs) -> None:
+    """A task's usage rows (a memory extraction calls a model) are written when it ends: a worker's
+    child process exits without running atexit, so the write-behind buffer must not be left holding
+    them."""
+    from providers.services import usage_flush
+
+    usage_flush()

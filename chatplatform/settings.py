@@ -465,6 +465,13 @@ REQUEST_LOG_RETENTION_DAYS = env.int("REQUEST_LOG_RETENTION_DAYS", default=30)
 REQUEST_LOG_BATCH_SIZE = 50  # rows per insert
 REQUEST_LOG_FLUSH_SECONDS = 5.0  # or sooner, when the oldest buffered row is this old
 REQUEST_LOG_BACKGROUND = True  # tests flush by hand
+# Usage rows (one per provider call) are written behind the reply, in batches of up to
+# USAGE_BATCH_SIZE, at most USAGE_FLUSH_SECONDS after the call (chatplatform/api/writebehind.py).
+USAGE_WRITE_BEHIND = env.bool("USAGE_WRITE_BEHIND", default=True)
+USAGE_FLUSH_SECONDS = env.float("USAGE_FLUSH_SECONDS", default=0.1)
+USAGE_BATCH_SIZE = 200
+if not 0 < USAGE_FLUSH_SECONDS <= 60:
+    raise ImproperlyConfigured(f"USAGE_FLUSH_SECONDS must be above 0 and at most 60, not {USAGE_FLUSH_SECONDS}.")
 # Conversations untouched this long are deleted by the prune_conversations task (0: never).
 CONVERSATION_RETENTION_DAYS = env.int("CONVERSATION_RETENTION_DAYS", default=0)
 LOGGING = {

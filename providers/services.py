@@ -22,6 +22,7 @@ from django.db import transaction
 
 from chatplatform.api import metrics
 from chatplatform.api.exceptions import AppError
+from chatplatform.api.writebehind import WriteBehind
 from providers import registry, selectors
 from providers.adapters.base import (
     ChatMessage,
@@ -222,15 +223,17 @@ class ChatStream:
 
     Retries and fallback happen only before the first event reaches the caller; after that an
     error is raised to the caller (who keeps the partial text). When iteration ends — finished,
-    failed, or abandoned by the caller — one UsageRecord is written and :attr:`result` is final.
+    failed, or abandoned by the caller — one UsageRecord is recorded and :attr:`result` is final.
+    With ``USAGE_WRITE_BEHIND`` (the default) the row joins :data:`usage_rows`, written within
+    ``USAGE_FLUSH_SECONDS``; otherwise it is written before iteration ends (or by ``usage_task``).
     """
 
     def __init__(self, call: ChatCall, routes: list[Route], *, defer_usage: bool = False) -> None:
         self.call = call
         self.routes = routes
         self.result = ChatResult()
-        # With defer_usage the UsageRecord is written by a task (``usage_task``) so the caller can
-        # answer first and await it after; otherwise it is written before iteration ends.
+        # Without write-behind and with defer_usage the UsageRecord is written by a task
+        # (``usage_task``) so the caller can answer first and await it after.
         self.defer_usage = defer_usage
         self.usage_task: asyncio.Task | None = None
         # Called with the result once a reply completed without error (the response cache stores it).
@@ -331,11 +334,12 @@ class ChatStream:
                                       latency_s=result.latency_ms / 1000, prompt_tokens=result.usage.prompt_tokens,
                                       completion_tokens=result.usage.completion_tokens, cost=result.cost,
                                       error_code=result.error.code if result.error else "")
-                recording = _record_usage_async(self.call, result, streamed=True)
-                if self.defer_usage:
-                    self.usage_task = asyncio.create_task(recording)
+                if settings.USAGE_WRITE_BEHIND:  # written with the next batch, off the reply's path
+                    usage_rows.add(_usage_row(self.call, result, streamed=True))
+                elif self.defer_usage:
+                    self.usage_task = asyncio.create_task(_record_usage_async(self.call, result, streamed=True))
                 else:
-                    await recording
+                    await _record_usage_async(self.call, result, streamed=True)
 
     def _settle_usage(self) -> None:
         """Estimate usage the provider did not report, and price it from the catalogue."""
@@ -427,8 +431,8 @@ async def chat_complete(call: ChatCall) -> ChatResult:
     return stream.result
 
 
-def _record_usage(call: ChatCall, result: ChatResult, *, streamed: bool) -> None:
-    record = UsageRecord.objects.create(
+def _usage_row(call: ChatCall, result: ChatResult, *, streamed: bool) -> UsageRecord:
+    record = UsageRecord(
         user=call.user if getattr(call.user, "pk", None) else None,
         api_key=call.api_key if getattr(call.api_key, "pk", None) else None,
         provider=result.provider, model=result.model,
@@ -438,6 +442,24 @@ def _record_usage(call: ChatCall, result: ChatResult, *, streamed: bool) -> None
         estimated=result.usage.estimated, streamed=streamed, request_id=call.request_id[:128],
     )
     result.usage_id = record.id
+    return record
+
+
+def _record_usage(call: ChatCall, result: ChatResult, *, streamed: bool) -> None:
+    _usage_row(call, result, streamed=streamed).save(force_insert=True)
+
+
+# Usage rows written behind the reply (USAGE_WRITE_BEHIND): on the request's path the INSERT and its
+# thread hop were 15% of a /v1 request's CPU (bench/results.md, "Sixth pass").
+usage_rows = WriteBehind("usage", lambda rows: UsageRecord.objects.bulk_create(rows),
+                         batch_size=lambda: settings.USAGE_BATCH_SIZE,
+                         flush_seconds=lambda: settings.USAGE_FLUSH_SECONDS,
+                         background=lambda: settings.USAGE_WRITE_BEHIND)
+
+
+def usage_flush() -> int:
+    """Write this process's held usage rows now (readers of usage call it first)."""
+    return usage_rows.flush()
 
 
 async def _record_usage_async(call: ChatCall, result: ChatResult, *, streamed: bool) -> None:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from chatplatform.api.config import setting
 from providers import budgets
 from providers.models import UsageRecord
+from providers.services import usage_flush
 
 LIMIT_SETTINGS = ("tokens_per_minute", "daily_token_budget", "monthly_token_budget", "daily_cost_budget",
                   "monthly_cost_budget", "max_tokens")
@@ -33,6 +34,7 @@ def usage_for_user(*, user: Any, days: int = 30) -> dict[str, Any]:
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     month_start = day_start.replace(day=1)
     since = now - timedelta(days=days)
+    usage_flush()  # this worker's held rows count too
     records = UsageRecord.objects.filter(user=user)
     recent = records.filter(created_at__gte=since)
     by_model = [

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import openai
 import pytest
@@ -41,6 +42,28 @@ def test_sdk_chat_completion(openai_configured, openai_client, api_key):
     record = UsageRecord.objects.get()
     assert (record.user_id, record.api_key_id, record.total_tokens) == (api_key[0].user_id, api_key[0].id, 13)
 
+
+
+def test_usage_rows_are_written_behind_the_reply_within_the_window(settings, openai_configured, openai_client,
+                                                                    api_key):
+    """As served (USAGE_WRITE_BEHIND on): the reply does not wait for its usage row, which the
+    writer thread inserts within USAGE_FLUSH_SECONDS, calls close together in one batch."""
+    from providers.services import usage_rows
+
+    settings.USAGE_WRITE_BEHIND, settings.USAGE_FLUSH_SECONDS = True, 1.0
+    for tokens in (3, 4):
+        openai_configured.push(Step(text="Hi", prompt_tokens=tokens, completion_tokens=1))
+        openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
+    assert usage_rows.pending() == 2 and not UsageRecord.objects.exists()  # both answered before any row
+
+    deadline = time.monotonic() + 5
+    while UsageRecord.objects.count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    usage_rows.flush()  # waits for the writer's batch to end
+    records = UsageRecord.objects.order_by("prompt_tokens")
+    assert [(r.prompt_tokens, r.api_key_id, r.status) for r in records] == [(3, api_key[0].id, "success"),
+                                                                            (4, api_key[0].id, "success")]
+    assert usage_rows.pending() == 0
 
 def test_sdk_streaming_with_include_usage(openai_configured, openai_client):
     openai_configured.push(Step(text="Streaming through the gateway", prompt_tokens=5, completion_tokens=4))
