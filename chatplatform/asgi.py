@@ -16,6 +16,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from chatplatform.api.bodylimit import BodySizeLimit  # noqa: E402
 from chatplatform.api.websocket import OriginValidator, TokenAuthMiddleware  # noqa: E402
+from chatplatform.api.writebehind import lifespan  # noqa: E402
 from chatplatform.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -24,5 +25,7 @@ application = ProtocolTypeRouter(
         # (Swagger UI, ReDoc, Django admin) are served here; everything else goes to Django.
         "http": BodySizeLimit(ASGIStaticFilesHandler(django_asgi_app)),
         "websocket": OriginValidator(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        # Startup, and at shutdown the usage and request-log rows still held are written.
+        "lifespan": lifespan,
     }
 )

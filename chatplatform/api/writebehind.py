@@ -10,7 +10,9 @@ deleted meanwhile) is written again row by row and only the refused rows are dro
 the database is unreachable the rows are kept and tried again, with a growing pause, up to
 ``max_pending`` rows (the oldest beyond that are dropped, logged): a PostgreSQL restart loses none.
 
-What a buffer does not survive is the process being killed (SIGKILL, a crash): the rows of the last
+Buffers are written when the server stops: the ASGI lifespan's shutdown (:func:`lifespan`; uvicorn's
+worker processes end without running ``atexit``), and ``atexit`` for everything else (management
+commands, a single-process server). What a buffer does not survive is the process being killed (SIGKILL, a crash): the rows of the last
 ``flush_seconds`` are then lost. It is for records that follow a reply (usage, the request log), never
 for what the reply itself depends on (messages are saved before a reply completes).
 """
@@ -25,11 +27,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db import DatabaseError, DataError, IntegrityError, close_old_connections
 
 logger = logging.getLogger(__name__)
 
 MAX_PAUSE_SECONDS = 5.0  # the longest wait between tries while the database is unreachable
+_buffers: list[WriteBehind] = []
 
 
 class WriteBehind:
@@ -47,7 +51,13 @@ class WriteBehind:
         self._writing = threading.Lock()  # one batch at a time: flush() and the writer never interleave
         self._thread: threading.Thread | None = None
         self._pid = 0
-        atexit.register(lambda: self._background() and self.flush(final=True))  # not in tests: their database is gone
+        _buffers.append(self)
+        atexit.register(self.flush_at_exit)
+
+    def flush_at_exit(self) -> int:
+        """The last write of this process (not in tests, where the background writer is off: their
+        database is gone by then)."""
+        return self.flush(final=True) if self._background() else 0
 
     def add(self, row: Any) -> None:
         """Hold ``row`` for the next batch (no database work here)."""
@@ -156,3 +166,31 @@ class WriteBehind:
             except DatabaseError as exc:
                 logger.warning("%s: a row was refused and dropped (%s)", self.name, type(exc).__name__)
         return written
+
+
+def flush_all_at_exit() -> int:
+    """Every buffer's last write (see :meth:`WriteBehind.flush_at_exit`); returns the rows written."""
+    written = 0
+    try:
+        for buffer in _buffers:
+            rows = buffer.flush_at_exit()
+            if rows:
+                logger.info("%s: %d held rows written at shutdown", buffer.name, rows)
+            written += rows
+    finally:
+        close_old_connections()
+    return written
+
+
+async def lifespan(scope, receive, send) -> None:
+    """The ASGI lifespan protocol: at the server's shutdown, every buffer is written."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            try:
+                await sync_to_async(flush_all_at_exit, thread_sensitive=False)()
+            finally:
+                await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -147,3 +147,24 @@ def test_a_celery_tasks_usage_rows_are_written_when_it_ends(settings, user):
 
     task_postrun.send(sender=None, task_id="t", task=None, args=(), kwargs={}, retval=None, state="SUCCESS")
     assert UsageRecord.objects.get().total_tokens == 3 and usage_rows.pending() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_servers_shutdown_writes_the_held_rows(settings, user):
+    """uvicorn's worker processes end without atexit: the ASGI lifespan's shutdown writes the rows."""
+    from asgiref.sync import sync_to_async
+    from asgiref.testing import ApplicationCommunicator
+
+    from chatplatform.asgi import application
+    from providers.models import UsageRecord
+    from providers.services import usage_rows
+
+    settings.USAGE_WRITE_BEHIND, settings.USAGE_FLUSH_SECONDS = True, 30
+    server = ApplicationCommunicator(application, {"type": "lifespan"})
+    await server.send_input({"type": "lifespan.startup"})
+    assert (await server.receive_output(5))["type"] == "lifespan.startup.complete"
+    usage_rows.add(UsageRecord(user=user, provider="openai", model="gpt-4o-mini", total_tokens=5))
+
+    await server.send_input({"type": "lifespan.shutdown"})
+    assert (await server.receive_output(5))["type"] == "lifespan.shutdown.complete"
+    assert (await sync_to_async(UsageRecord.objects.get)()).total_tokens == 5
