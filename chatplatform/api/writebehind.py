@@ -12,8 +12,9 @@ the database is unreachable the rows are kept and tried again, with a growing pa
 
 Buffers are written when the server stops: the ASGI lifespan's shutdown (:func:`lifespan`; uvicorn's
 worker processes end without running ``atexit``), and ``atexit`` for everything else (management
-commands, a single-process server). What a buffer does not survive is the process being killed (SIGKILL, a crash): the rows of the last
-``flush_seconds`` are then lost. It is for records that follow a reply (usage, the request log), never
+commands, a single-process server), both through :func:`flush_all_at_exit`. What a buffer does not
+survive is the process being killed (SIGKILL, a crash): the rows of the last ``flush_seconds`` are
+then lost. It is for records that follow a reply (usage, the request log), never
 for what the reply itself depends on (messages are saved before a reply completes).
 """
 
@@ -52,7 +53,6 @@ class WriteBehind:
         self._thread: threading.Thread | None = None
         self._pid = 0
         _buffers.append(self)
-        atexit.register(self.flush_at_exit)
 
     def flush_at_exit(self) -> int:
         """The last write of this process (not in tests, where the background writer is off: their
@@ -194,3 +194,6 @@ async def lifespan(scope, receive, send) -> None:
             finally:
                 await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+atexit.register(flush_all_at_exit)
