@@ -24,27 +24,80 @@ past its age and re-armed the health check for its next use, and a fresh thread 
 so with ``DEBUG`` off, the start's check (and ``reset_queries``, which only matters to ``DEBUG``'s
 query log) is not connected. :func:`request_will_release_connections` lets work that runs during a
 request skip a check of its own that the request's end makes anyway.
+
+A request whose thread has nothing to check ends without a hop. Django sends ``request_finished``
+(from the response's ``close``) on the request's thread: a hop for every request, although most
+``/v1`` requests never touch a database connection there (credentials and configuration come from
+memory, usage rows are written behind). After each job a pooled thread runs, it notes whether
+``close_old_connections`` would now find anything to do on that thread: a connection that was used
+(its health check done), has had errors, has autocommit left changed or is past its age (with
+PostgreSQL's pool, any connection it holds, since each goes back at the request's end). When nothing
+is due there, no job is still pending, the event loop's thread holds no connection, and
+``request_finished`` has only receivers indifferent to the thread (Django's connection check, which
+then finds nothing on the loop's thread; its cache close and urlconf reset, both context-local; our
+``_finishing``), the response is closed on the event loop. Otherwise it is closed on the request's
+thread after its last job, as Django does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core import signals
-from django.core.handlers.asgi import ASGIHandler
-from django.db import close_old_connections, reset_queries
+from django.core.cache import close_caches
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import reset_urlconf
+from django.db import close_old_connections, connections, reset_queries
+from django.urls import set_script_prefix
 
 POOL_SIZE = 32  # idle request threads kept per process (each may hold one database connection)
 
 
-class _Request:
-    __slots__ = ("finishing",)
+def _check_due(conn) -> bool:
+    """Whether ``close_if_unusable_or_obsolete`` would do anything to ``conn`` now (Django 5.2)."""
+    if conn.connection is None:
+        return False
+    return (conn.health_check_done or conn.errors_occurred
+            or (conn.close_at is not None and time.monotonic() >= conn.close_at)
+            or conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"])
+
+
+class _RequestThread(ThreadPoolExecutor):
+    """One pooled request thread. After each job it notes whether its connections need the end's
+    check; ``_last`` is the latest job submitted (the thread runs its jobs in order)."""
 
     def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="request")
+        self.check_due = False
+        self._last: Future | None = None
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        self._last = super().submit(self._noting, fn, args, kwargs)
+        return self._last
+
+    def _noting(self, fn, args, kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.check_due = any(_check_due(conn) for conn in connections.all(initialized_only=True))
+
+    def clean(self) -> bool:
+        """No job pending and no connection to check on this thread."""
+        return not self.check_due and (self._last is None or self._last.done())
+
+
+class _Request:
+    __slots__ = ("finishing", "thread")
+
+    def __init__(self, thread: _RequestThread | None = None) -> None:
         self.finishing = False
+        self.thread = thread
 
 
 _request: contextvars.ContextVar[_Request | None] = contextvars.ContextVar("pooled_request", default=None)
@@ -67,7 +120,19 @@ def _finishing(**kwargs) -> None:
         request.finishing = True
 
 
-signals.request_finished.connect(_finishing, dispatch_uid="chatplatform.asgi_handler.finishing")
+_FINISHING_UID = "chatplatform.asgi_handler.finishing"
+signals.request_finished.connect(_finishing, dispatch_uid=_FINISHING_UID)
+
+# request_finished's receivers that may run on the event loop's thread (see the module docstring),
+# by the first part of their lookup keys (a function's id, or a dispatch_uid).
+_THREAD_INDIFFERENT = frozenset({id(close_old_connections), id(close_caches), id(reset_urlconf), _FINISHING_UID})
+
+
+def _close_on_loop_ok(request: _Request | None) -> bool:
+    """Whether a response of ``request`` may be closed on the event loop (module docstring)."""
+    return (request is not None and request.thread is not None and request.thread.clean()
+            and all(key[0] in _THREAD_INDIFFERENT for key, *_ in signals.request_finished.receivers)
+            and not any(conn.connection is not None for conn in connections.all(initialized_only=True)))
 
 
 class PooledThreadsASGIHandler(ASGIHandler):
@@ -78,11 +143,11 @@ class PooledThreadsASGIHandler(ASGIHandler):
             signals.request_started.disconnect(close_old_connections)
             signals.request_started.disconnect(reset_queries)
 
-    def _acquire(self) -> ThreadPoolExecutor:
+    def _acquire(self) -> _RequestThread:
         # LIFO: the most recently used thread has the warmest connection.
-        return self._idle.pop() if self._idle else ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+        return self._idle.pop() if self._idle else _RequestThread()
 
-    def _release(self, executor: ThreadPoolExecutor) -> None:
+    def _release(self, executor: _RequestThread) -> None:
         if len(self._idle) < POOL_SIZE:
             self._idle.append(executor)
         else:
@@ -100,7 +165,7 @@ class PooledThreadsASGIHandler(ASGIHandler):
                 # when it is missing; popping it before the context exits keeps asgiref from
                 # shutting the pooled thread down and sends later callers to a thread of their own.
                 owned = context.token is not None
-                request = _Request()
+                request = _Request(executor if owned else None)
                 token = _request.set(request)
                 if owned:
                     SyncToAsync.context_to_thread_executor[context] = executor
@@ -113,3 +178,62 @@ class PooledThreadsASGIHandler(ASGIHandler):
                         SyncToAsync.context_to_thread_executor.pop(context, None)
         finally:
             self._release(executor)
+
+    async def handle(self, scope, receive, send):
+        """Django 5.2's ``ASGIHandler.handle`` (test_asgi_handler pins its source), except that the
+        response is closed by :meth:`_close`."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        await signals.request_started.asend(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            await sync_to_async(error_response.close)()
+            return
+
+        async def process_request(request, send):
+            response = await self.run_get_response(request)
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:
+                pass  # the client disconnected during send_response
+            return response
+
+        # The disconnect listener first: it should not raise errors that would keep
+        # process_request() from being cancelled.
+        tasks = [asyncio.create_task(self.listen_for_disconnect(receive)),
+                 asyncio.create_task(process_request(request, send))]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()  # views may handle the cancellation
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        try:
+            response = tasks[1].result()
+        except asyncio.CancelledError:
+            await signals.request_finished.asend(sender=self.__class__)
+        else:
+            await self._close(response)
+        body_file.close()
+
+    @staticmethod
+    async def _close(response) -> None:
+        if _close_on_loop_ok(_request.get()):
+            response.close()  # nothing to check on the request's thread: no hop to it
+        else:
+            await sync_to_async(response.close)()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import inspect
 import threading
+import time
 
 import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core import signals
+from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections, connection
 from django.http import JsonResponse
 from django.urls import path
@@ -64,7 +68,22 @@ async def outliving_check_view(request):
     return JsonResponse({})
 
 
-urlpatterns = [path("where", sync_view), path("blocking", blocking_view), path("outliving", outliving_view),
+async def pending_job_view(request):
+    async def job():
+        await sync_to_async(_slow_query)()
+
+    late["task"] = asyncio.get_running_loop().create_task(job())
+    await asyncio.sleep(0.01)  # the job has started on the request's thread
+    return JsonResponse({})
+
+
+def _slow_query():
+    time.sleep(0.2)
+    late["where"] = _where()
+    late["job_done"] = time.monotonic()
+
+
+urlpatterns = [path("pending-job", pending_job_view), path("where", sync_view), path("blocking", blocking_view), path("outliving", outliving_view),
                path("autocommit-off", leave_autocommit_off), path("async", async_view),
                path("outliving-check", outliving_check_view)]
 
@@ -122,18 +141,90 @@ async def test_a_task_that_outlives_its_request_still_runs_sync_code(handler):
     assert (await _get(handler, "where"))["thread"] == pooled
 
 
-async def test_a_request_hops_to_its_thread_only_for_its_end(handler, monkeypatch):
-    """With DEBUG off the connection check runs once, at the request's end (see the module)."""
-    hops = []
+@pytest.fixture
+def hops(monkeypatch) -> list[str]:
+    """The sync functions called through ``SyncToAsync`` (thread hops), in order."""
+    calls: list[str] = []
     original = SyncToAsync.__call__
 
     def counting(self, *args, **kwargs):
-        hops.append(getattr(self.func, "__qualname__", repr(self.func)))
+        calls.append(getattr(self.func, "__qualname__", repr(self.func)))
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(SyncToAsync, "__call__", counting)
+    return calls
+
+
+async def test_a_request_that_touches_no_connection_makes_no_hop(handler, hops):
+    """With DEBUG off Django's start check is not connected, and with nothing to check on the
+    request's thread its response is closed on the event loop (see the module docstring)."""
     assert (await _get(handler, "async")) == {"releases": True}
-    assert hops == ["HttpResponseBase.close"]
+    assert hops == []
+
+
+async def test_a_request_that_used_its_connection_is_closed_on_its_thread(handler, hops):
+    finished_on = []
+
+    def receiver(**kwargs):
+        finished_on.append(threading.get_ident())
+
+    where = await _get(handler, "where")
+    assert hops[-1] == "HttpResponseBase.close"
+    hops.clear()
+    assert (await _get(handler, "async")) == {"releases": True}
+    assert hops == []  # that close checked the connection: the next request has nothing to check
+
+    signals.request_finished.connect(receiver)  # a receiver of unknown needs: always on the thread
+    try:
+        await _get(handler, "async")
+    finally:
+        signals.request_finished.disconnect(receiver)
+    assert hops == ["HttpResponseBase.close"] and finished_on == [where["thread"]]
+
+
+async def test_a_job_still_running_at_the_end_is_followed_by_the_close(handler, hops):
+    late.clear()
+    ended = []
+
+    def receiver(**kwargs):
+        ended.append(time.monotonic())
+
+    signals.request_finished.connect(receiver, dispatch_uid="test-job-order")
+    try:
+        await _get(handler, "pending-job")
+        await asyncio.wait_for(late["task"], 5)
+    finally:
+        signals.request_finished.disconnect(dispatch_uid="test-job-order")
+    assert hops.count("HttpResponseBase.close") == 1 and ended[0] >= late["job_done"]
+
+
+async def test_no_close_on_the_loop_while_its_context_holds_a_connection(handler, hops, monkeypatch):
+    """Called in this context, as a server's task copying a context that holds a connection would
+    (ApplicationCommunicator starts the app in an empty one)."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    connection.ensure_connection()
+    sent: list[dict] = []
+    inputs = asyncio.Queue()
+    inputs.put_nowait({"type": "http.request", "body": b""})
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/async", "headers": [], "query_string": b"",
+             "server": ("127.0.0.1", 80)}
+    try:
+        await asyncio.wait_for(handler(scope, inputs.get, send), 5)
+    finally:
+        connection.close()
+    assert sent[0]["status"] == 200
+    assert hops == ["HttpResponseBase.close"]  # Django's check on the loop would touch that connection
+
+
+def test_the_handle_copied_from_django_is_unchanged():
+    """``PooledThreadsASGIHandler.handle`` is Django 5.2's with one change: when Django's changes,
+    this fails, so the copy is brought up to date."""
+    source = inspect.getsource(ASGIHandler.handle)
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == DJANGO_HANDLE_SHA256
 
 
 async def test_a_connection_left_unfit_is_closed_before_the_next_request(handler):
@@ -161,3 +252,6 @@ def test_the_start_check_stays_with_debug_on(settings):
     PooledThreadsASGIHandler()
     assert signals.request_started.disconnect(close_old_connections)  # True: it was still connected
     signals.request_started.connect(close_old_connections)
+
+
+DJANGO_HANDLE_SHA256 = "98faeb5bef800331"
