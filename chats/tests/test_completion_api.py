@@ -325,8 +325,16 @@ async def test_seed004_client_gone_before_the_answer_still_gets_it_on_retry(open
     openai_configured.push(Step(text="a slow but complete answer", chunk_delay=0.1))
     headers = {**(await bearer(tokens_for, user)), "Idempotency-Key": "dropped-1"}
     body = {**SEED004_REQUEST, "chat_id": conversation.id}
-    dropped = await asgi_request("POST", "/api/v1/chat/completions", headers=headers, json_body=body,
-                                 disconnect_after=0.2)
+    gone = asyncio.Event()
+
+    async def leave_once_the_provider_is_called() -> None:  # not on a timer: a cold process is slower
+        while not openai_configured.calls:
+            await asyncio.sleep(0.01)
+        gone.set()
+
+    leaving = asyncio.ensure_future(leave_once_the_provider_is_called())
+    dropped = await asgi_request("POST", "/api/v1/chat/completions", headers=headers, json_body=body, disconnect=gone)
+    await leaving
     assert dropped.status == 0  # the client left before any answer
 
     async def saved() -> bool:

@@ -74,12 +74,12 @@ def data_events(response_or_events) -> list[dict]:
 
 async def asgi_request(method: str, path: str, *, json_body=None, headers: dict[str, str] | None = None,
                        client: str = "127.0.0.1", disconnect_when=None, disconnect_after: float | None = None,
-                       timeout: float = 15.0) -> AsgiResponse:
+                       disconnect: asyncio.Event | None = None, timeout: float = 15.0) -> AsgiResponse:
     """Drive ``chatplatform.asgi.application`` with one HTTP request, like a server would.
 
     ``disconnect_when(response)`` is checked after each body chunk; once true the client
     "goes away" (``http.disconnect``), as when a browser tab closes mid-stream; ``disconnect_after``
-    seconds does the same on a timer."""
+    seconds does the same on a timer, and setting ``disconnect`` too."""
     from chatplatform.asgi import application
 
     path, _, query = path.partition("?")
@@ -91,7 +91,7 @@ async def asgi_request(method: str, path: str, *, json_body=None, headers: dict[
              "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
              "root_path": "", "headers": raw_headers, "client": (client, 50000), "server": ("localhost", 80)}
     response = AsgiResponse()
-    gone = asyncio.Event()
+    gone = disconnect or asyncio.Event()
     body_sent = False
     if disconnect_after is not None:
         asyncio.get_running_loop().call_later(disconnect_after, gone.set)
