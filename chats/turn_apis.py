@@ -43,7 +43,8 @@ from chats.models import Conversation, Message
 from chats.openai_inputs import ToolParamsInput, split_inputs
 from chats.serializers import BranchOutput, ConversationMessageOutput, conversation_detail
 from chats.transports import formats, replay, rest, sse
-from chats.turns import Caller, NewConversation, Turn, turn_begin
+from chats.transports.openai import BegunTurn, begin_turn, gateway_turn
+from chats.turns import Caller, NewConversation, Turn
 from providers.serializers import GenerationParamsInput
 
 CACHE_HEADERS = {"X-Cache-Status": "BYPASS"}
@@ -78,14 +79,12 @@ async def send_message(request: HttpRequest) -> HttpResponse:
     """Seed 000: ``POST /chat/message``, answered as JSON once the reply has ended. A chatbot's key
     chats as that chatbot (its profile applies). Async, as the other turn routes: no thread is held
     while the provider answers."""
-    caller = await _caller(request, open_route=False)
-    body = json_body(request)
-    data = validated(SendMessageInput, body)
     started = time.perf_counter()
-    turn = Turn(text=data["message"], conversation_id=data.get("conversation_id") or None, create=True,
-                **GenerationInput.choice(data))
-    return await _answer(request, caller, body, turn, streamed=False,
-                         build=lambda final: formats.message_body(final, started), headers=CACHE_HEADERS)
+    begun = await gateway_turn(request, SendMessageInput, lambda caller, data: Turn(
+        text=data["message"], conversation_id=data.get("conversation_id") or None, create=True,
+        **GenerationInput.choice(data)))
+    return await _respond(request, begun, streamed=False, build=lambda final: formats.message_body(final, started),
+                          headers=CACHE_HEADERS)
 
 
 class ConversationStartApi(APIView):
@@ -184,11 +183,18 @@ def chat_completions_turn(data: dict) -> Turn:
 async def _answer(request: HttpRequest, caller: Caller, body: dict, turn: Turn, *, streamed: bool,
                   build, headers: dict[str, str]) -> HttpResponse:
     """Start ``turn`` (or replay its stored outcome) and answer as JSON or SSE."""
-    idem, stored = await replay.begin(request, caller.user, body)
-    if stored is not None:
-        return await replay.replayed(request, stored, headers, lambda stream_id, after: sse.replay_response(
+    begun = await begin_turn(request, caller, body, {}, lambda caller, data: turn)
+    return await _respond(request, begun, streamed=streamed, build=build, headers=headers)
+
+
+async def _respond(request: HttpRequest, begun: BegunTurn, *, streamed: bool, build,
+                   headers: dict[str, str]) -> HttpResponse:
+    """The answer to a begun turn (or the replay of its stored outcome), as JSON or SSE."""
+    caller, idem = begun.caller, begun.idem
+    if begun.stored is not None:
+        return await replay.replayed(request, begun.stored, headers, lambda stream_id, after: sse.replay_response(
             stream_id, after, request_id=caller.request_id))
-    reply = await replay.started(idem, lambda: turn_begin(caller, turn))
+    reply = begun.reply
     headers = {**headers, **rest.cache_headers(reply)}
     if not streamed:
         return await rest.respond(reply, idem, build, headers=headers)

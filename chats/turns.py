@@ -19,9 +19,10 @@ tools and budget checks enter a turn here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
@@ -41,6 +42,8 @@ from providers.cache import scope_of
 from providers.images import resolved
 from providers.params import GenerationParams
 from providers.profiles import CredentialProfile, profile_of
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,21 @@ class _Prepared:
 async def turn_begin(caller: Caller, turn: Turn) -> streaming.Reply:
     """Check, save and start one turn (see the module docstring). 4xx before anything is saved;
     provider failures arrive later as the reply's ``error`` event."""
-    prepared = await sync_to_async(_prepare)(caller, turn)
+    return (await turn_begin_after(lambda: (caller, turn, None)))[2]
+
+
+async def turn_begin_after(checks: Callable[[], tuple[Caller, Turn, T]]) -> tuple[Caller, T, streaming.Reply]:
+    """:func:`turn_begin` of the caller and turn that ``checks()`` returns (blocking work before the
+    turn: authentication, the body, lookups), both in one thread hop; with ``checks()``'s third value."""
+    def checked() -> tuple[Caller, T, _Prepared]:
+        caller, turn, extra = checks()
+        return caller, extra, _prepare(caller, turn)
+
+    caller, extra, prepared = await sync_to_async(checked)()
     after = _extract_memories(caller.user) if prepared.extract else None
-    return await streaming.start(conversation=prepared.conversation, user_message=prepared.user_message,
-                                 stream=prepared.stream, metadata=prepared.metadata, after_saved=after,
-                                 citations=prepared.citations)
+    return caller, extra, await streaming.start(
+        conversation=prepared.conversation, user_message=prepared.user_message, stream=prepared.stream,
+        metadata=prepared.metadata, after_saved=after, citations=prepared.citations)
 
 
 def _prepare(caller: Caller, turn: Turn) -> _Prepared:

@@ -21,15 +21,20 @@ from chatplatform.api.credentials import authenticate_request
 from chatplatform.api.exceptions import AppError
 
 
-async def authenticate(request: HttpRequest, *, required: bool = True, chatbot_keys: bool = False) -> tuple[Any, Any]:
+def authenticated(request: HttpRequest, *, required: bool = True, chatbot_keys: bool = False) -> tuple[Any, Any]:
     """(user, auth) from the request's credentials, with the project's authentication classes.
 
     Invalid credentials are always a 401; missing ones only when ``required``. ``chatbot_keys``:
-    a chat route, where a chatbot's key may stand in for its owner."""
-    user, auth = await sync_to_async(authenticate_request)(request, chatbot_keys=chatbot_keys)
+    a chat route, where a chatbot's key may stand in for its owner. Blocking: see :func:`authenticate`."""
+    user, auth = authenticate_request(request, chatbot_keys=chatbot_keys)
     if required and not user.is_authenticated:
         raise exceptions.NotAuthenticated()
     return user, auth
+
+
+async def authenticate(request: HttpRequest, *, required: bool = True, chatbot_keys: bool = False) -> tuple[Any, Any]:
+    """:func:`authenticated` from async code (in a thread)."""
+    return await sync_to_async(authenticated)(request, required=required, chatbot_keys=chatbot_keys)
 
 
 async def authenticate_open(request: HttpRequest, *, chatbot_keys: bool = False) -> tuple[Any, Any]:

@@ -40,6 +40,11 @@ def _scope(request, user) -> str:
     return f"ip:{client_ip(request)}"
 
 
+def requested(request) -> bool:
+    """Whether the request carries an ``Idempotency-Key``."""
+    return bool(request.headers.get("Idempotency-Key"))
+
+
 def idempotency_for(request, user, body: Any) -> Idempotency:
     """Read the header (None when absent). 422 if the key is too long."""
     raw = request.headers.get("Idempotency-Key")

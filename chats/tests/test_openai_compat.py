@@ -267,3 +267,65 @@ async def test_stop_sequences_reach_the_provider(openai_configured, user, tokens
     bad = await asgi_request("POST", "/v1/chat/completions", headers=headers,
                              json_body={**base, "stop": ["a", "b", "c", "d", "e"]})
     assert bad.status == 400 and bad.json()["error"]["param"] == "stop"
+
+
+# --- one thread hop before the turn -------------------------------------------------------------
+
+TURN_ROUTES = [
+    ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}),
+    ("/v1/responses", {"model": "gpt-4o-mini", "input": "Hi"}),
+    ("/v1/messages", {"model": "gpt-4o-mini", "max_tokens": 50, "messages": [{"role": "user", "content": "Hi"}]}),
+    ("/api/v1/chat/message", {"message": "Hi", "model": "gpt-4o-mini"}),
+]
+
+
+@pytest.fixture
+def hops(monkeypatch) -> list[str]:
+    """The sync functions called through ``SyncToAsync`` (thread hops), in order."""
+    from asgiref.sync import SyncToAsync
+
+    calls: list[str] = []
+    original = SyncToAsync.__call__
+
+    def counting(self, *args, **kwargs):
+        calls.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counting)
+    return calls
+
+
+@pytest.mark.parametrize(("route", "body"), TURN_ROUTES)
+async def test_authentication_the_body_and_the_turn_take_one_hop(openai_configured, user, route, body, hops):
+    _, raw = await sync_to_async(api_key_create)(user=user, name="hops")
+    hops.clear()
+    openai_configured.push(Step(text="one hop"))
+    response = await asgi_request("POST", route, headers={"Authorization": f"Bearer {raw}"}, json_body=body)
+    assert response.status == 200, response.body
+    before_the_provider = hops[:hops.index("turn_begin_after.<locals>.checked") + 1]
+    assert before_the_provider == ["turn_begin_after.<locals>.checked"]
+
+
+@pytest.mark.parametrize(("route", "body"), TURN_ROUTES)
+async def test_a_bad_credential_is_401_whatever_the_body(openai_configured, user, route, body):
+    _, raw = await sync_to_async(api_key_create)(user=user, name="order")
+    bad_key = await asgi_request("POST", route, headers={"Authorization": "Bearer cpk_nope_nope"}, json_body={})
+    assert bad_key.status == 401
+    anonymous = await asgi_request("POST", route, json_body={"messages": "not a list"})
+    assert anonymous.status == 401
+    for idem in ({}, {"Idempotency-Key": "order-1"}):
+        bad_body = await asgi_request("POST", route, headers={"Authorization": f"Bearer {raw}", **idem},
+                                      json_body={**body, "no_such_field": 1})
+        assert bad_body.status in (400, 422), bad_body.body
+    assert openai_configured.calls == []
+
+
+@pytest.mark.parametrize(("route", "body"), TURN_ROUTES)
+async def test_an_idempotency_key_still_replays(openai_configured, user, route, body):
+    _, raw = await sync_to_async(api_key_create)(user=user, name="replay")
+    openai_configured.push(Step(text="once"))
+    headers = {"Authorization": f"Bearer {raw}", "Idempotency-Key": f"replay-{route}"}
+    first = await asgi_request("POST", route, headers=headers, json_body=body)
+    again = await asgi_request("POST", route, headers=headers, json_body=body)
+    assert first.status == again.status == 200 and len(openai_configured.calls) == 1
+    assert again.body == first.body or again.json().get("id") == first.json().get("id")

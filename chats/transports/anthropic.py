@@ -31,8 +31,8 @@ from chats import streaming
 from chats.anthropic_inputs import CountTokensInput, MessagesInput, params_of
 from chats.openai_inputs import split_inputs
 from chats.transports import replay
-from chats.transports.openai import _overhead, error_response, gateway_endpoint, turn_request, written_events
-from chats.turns import Turn, turn_begin
+from chats.transports.openai import _overhead, error_response, gateway_endpoint, gateway_turn, written_events
+from chats.turns import Turn
 from providers import selectors as provider_selectors
 from providers.adapters.base import ChatRequest
 from providers.errors import UnknownModel
@@ -123,13 +123,13 @@ def messages_turn(data: dict) -> Turn:
 async def messages_create(request: HttpRequest) -> HttpResponse:
     """``POST /v1/messages``."""
     started = request.gateway_started
-    caller, body, data = await turn_request(request, MessagesInput)
+    begun = await gateway_turn(request, MessagesInput, lambda caller, data: messages_turn(data))
+    data, idem = begun.data, begun.idem
     model = data["model"]
-    idem, stored = await replay.begin(request, caller.user, body)
-    if stored is not None:
-        return await replay.replayed(request, stored, {}, lambda stream_id, after: sse.sse_response(
+    if begun.stored is not None:
+        return await replay.replayed(request, begun.stored, {}, lambda stream_id, after: sse.sse_response(
             message_events(streaming.reply_events(stream_id, after=after), model=model)))
-    reply = await replay.started(idem, lambda: turn_begin(caller, messages_turn(data)))
+    reply = begun.reply
     if data.get("stream"):
         await replay.keep_stream(idem, reply.stream_id)
         response = sse.sse_response(message_events(streaming.stream_reply(reply), model=model),

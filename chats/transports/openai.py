@@ -19,6 +19,7 @@ import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -27,8 +28,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
-from chatplatform.api import sse
-from chatplatform.api.asyncviews import authenticate, json_body, validated
+from chatplatform.api import idempotency, sse
+from chatplatform.api.asyncviews import authenticate, authenticated, json_body, validated
 from chatplatform.api.exceptions import AppError, envelope, exception_handler
 from chatplatform.api.net import client_ip
 from chats import streaming
@@ -36,7 +37,7 @@ from chats.inputs import MAX_HISTORY_ITEMS
 from chats.openai_inputs import OpenAIMessageInput, ToolParamsInput, split_inputs
 from chats.transports import replay, rest
 from chats.transports.formats import assistant_message
-from chats.turns import Caller, Turn, turn_begin
+from chats.turns import Caller, Turn, turn_begin_after
 from providers import embeddings
 from providers import selectors as provider_selectors
 from providers.errors import UnknownModel
@@ -293,31 +294,76 @@ def _openai_stream(events: AsyncIterator[dict], *, stream_id: str, include_usage
                             headers={"X-Stream-ID": stream_id, **headers})
 
 
-async def turn_request(request: HttpRequest, input_class) -> tuple[Caller, dict, dict]:
-    """(caller, body, validated data) of a gateway request that starts a turn."""
-    user, auth = await authenticate(request, chatbot_keys=True)
+def checked_request(request: HttpRequest, input_class) -> tuple[Caller, dict, dict]:
+    """(caller, body, validated data) of a gateway request that starts a turn. Blocking."""
+    user, auth = authenticated(request, chatbot_keys=True)
     body = json_body(request)
     data = validated(input_class, body)
     return Caller(user=user, credential=auth, address=client_ip(request),
                   request_id=getattr(request, "request_id", "")), body, data
 
 
+@dataclass
+class BegunTurn:
+    """A gateway request's checked input and its begun turn, or (``stored``) the outcome kept for an
+    earlier request with its ``Idempotency-Key``."""
+
+    caller: Caller
+    body: dict
+    data: dict
+    idem: idempotency.Idempotency
+    reply: streaming.Reply | None = None
+    stored: dict | None = None
+
+
+async def gateway_turn(request: HttpRequest, input_class, turn_of: Callable[[Caller, dict], Turn]) -> BegunTurn:
+    """Authenticate, check the body (``input_class``) and begin the turn ``turn_of(caller, data)``
+    (blocking: it may look things up). In that order, so a bad credential is a 401 whatever the body.
+
+    Without an ``Idempotency-Key`` all of it is one thread hop (each hop costs about 3% of a ``/v1``
+    request's CPU, bench/results.md); with one, the key is looked up between the body's check and
+    the turn, and a stored outcome is returned instead of a turn."""
+    if not idempotency.requested(request):
+        def checks() -> tuple[Caller, Turn, tuple[dict, dict]]:
+            caller, body, data = checked_request(request, input_class)
+            return caller, turn_of(caller, data), (body, data)
+
+        caller, (body, data), reply = await turn_begin_after(checks)
+        return BegunTurn(caller, body, data, idempotency.Idempotency(None), reply=reply)
+    caller, body, data = await sync_to_async(checked_request)(request, input_class)
+    return await begin_turn(request, caller, body, data, turn_of)
+
+
+async def begin_turn(request: HttpRequest, caller: Caller, body: dict, data: dict,
+                     turn_of: Callable[[Caller, dict], Turn]) -> BegunTurn:
+    """For a checked request: the outcome stored for an earlier one with its ``Idempotency-Key``, or
+    the turn ``turn_of(caller, data)`` begun (``turn_of`` and the turn's planning in one hop)."""
+    idem, stored = await replay.begin(request, caller.user, body)
+    if stored is not None:
+        return BegunTurn(caller, body, data, idem, stored=stored)
+    _, _, reply = await replay.started(idem, lambda: turn_begin_after(lambda: (caller, turn_of(caller, data), None)))
+    return BegunTurn(caller, body, data, idem, reply=reply)
+
+
 @openai_endpoint("POST")
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     """``POST /v1/chat/completions``."""
     started = request.gateway_started
-    caller, body, data = await turn_request(request, OpenAIChatInput)
-    user = caller.user
+
+    def turn_of(caller: Caller, data: dict) -> Turn:
+        turn = OpenAIChatInput.turn(data)
+        turn.cache = rest.cache_allowed(request, {})
+        return turn
+
+    begun = await gateway_turn(request, OpenAIChatInput, turn_of)
+    caller, data, idem = begun.caller, begun.data, begun.idem
     include_usage = bool(data.get("stream") and (data.get("stream_options") or {}).get("include_usage"))
-    headers = {"X-Cache-Status": "BYPASS"}
-    idem, stored = await replay.begin(request, user, body)
-    if stored is not None:
-        return await replay.replayed(request, stored, headers, lambda stream_id, after: _openai_stream(
-            streaming.reply_events(stream_id, after=after), stream_id=stream_id, include_usage=include_usage,
-            request_id=caller.request_id, headers={}))
-    turn = OpenAIChatInput.turn(data)
-    turn.cache = rest.cache_allowed(request, {})
-    reply = await replay.started(idem, lambda: turn_begin(caller, turn))
+    if begun.stored is not None:
+        return await replay.replayed(request, begun.stored, {"X-Cache-Status": "BYPASS"},
+                                     lambda stream_id, after: _openai_stream(
+                                         streaming.reply_events(stream_id, after=after), stream_id=stream_id,
+                                         include_usage=include_usage, request_id=caller.request_id, headers={}))
+    reply = begun.reply
     headers = rest.cache_headers(reply)
     if data.get("stream"):
         await replay.keep_stream(idem, reply.stream_id)

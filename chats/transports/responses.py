@@ -29,8 +29,8 @@ from chats.models import Message
 from chats.openai_inputs import split_inputs
 from chats.responses_inputs import ResponsesInput, ResponsesToolChoiceField, params_of
 from chats.transports import replay
-from chats.transports.openai import _overhead, openai_endpoint, openai_error_body, turn_request, written_events
-from chats.turns import NewConversation, Turn, turn_begin
+from chats.transports.openai import _overhead, gateway_turn, openai_endpoint, openai_error_body, written_events
+from chats.turns import NewConversation, Turn
 
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
@@ -162,15 +162,14 @@ def _previous(user, data: dict) -> Message | None:
 async def responses_create(request: HttpRequest) -> HttpResponse:
     """``POST /v1/responses``."""
     started = request.gateway_started
-    caller, body, data = await turn_request(request, ResponsesInput)
-    user = caller.user
+    begun = await gateway_turn(request, ResponsesInput,
+                               lambda caller, data: responses_turn(data, _previous(caller.user, data)))
+    data, idem = begun.data, begun.idem
     settings, created_at = echo(data), int(time.time())
-    idem, stored = await replay.begin(request, user, body)
-    if stored is not None:
-        return await replay.replayed(request, stored, {}, lambda stream_id, after: sse.sse_response(
+    if begun.stored is not None:
+        return await replay.replayed(request, begun.stored, {}, lambda stream_id, after: sse.sse_response(
             response_events(streaming.reply_events(stream_id, after=after), settings=settings, created_at=created_at)))
-    previous = await sync_to_async(_previous)(user, data)
-    reply = await replay.started(idem, lambda: turn_begin(caller, responses_turn(data, previous)))
+    reply = begun.reply
     if data.get("stream"):
         await replay.keep_stream(idem, reply.stream_id)
         response = sse.sse_response(response_events(streaming.stream_reply(reply), settings=settings,
