@@ -165,7 +165,10 @@ async def _generate(reply: Reply) -> None:
     finish_reason = result.finish_reason or ("cancelled" if status == Message.Status.INCOMPLETE else "stop")
     if status == Message.Status.INCOMPLETE:
         finish_reason = "cancelled"
-    message = await _save(reply, status=status, content=content, error=error, finish_reason=finish_reason)
+    # Nothing after the save uses the database: the save's own hop gives the connection back.
+    last = reply.after_saved is None and reply.stream.usage_task is None
+    message = await _save(reply, status=status, content=content, error=error, finish_reason=finish_reason,
+                          release=last)
     usage = {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens,
              "total_tokens": result.usage.total_tokens}
     common = dict(conversation_id=conversation_id, message_id=reply.stream_id if message else None,
@@ -191,7 +194,7 @@ async def _generate(reply: Reply) -> None:
             logger.exception("After-save hook of %s failed", reply.stream_id)
     if reply.stream.usage_task is not None:
         await reply.stream.usage_task
-    if not request_will_release_connections():
+    if not (last and reply.conversation is not None) and not request_will_release_connections():
         await sync_to_async(_release_connection)()
 
 
@@ -212,9 +215,19 @@ def _cached_flag(stream: ChatStream) -> dict:
 def _release_connection() -> None:
     """A generation can outlive its request: give back the database connection its saves used
     (to the pool, in production) instead of holding it in the worker thread. While its request is
-    still being served, the request's end does this on the same thread (and the hop is skipped)."""
+    still being served, the request's end does this on the same thread (and the hop is skipped).
+    The final save does it in its own hop when nothing after it uses the database: its request's
+    thread has then nothing left to check and the request ends without a hop (asgi_handler)."""
     if not connection.in_atomic_block:
         close_old_connections()
+
+
+def _released_after(release: bool, save, /, **fields):
+    """``save(**fields)``, then (``release``) :func:`_release_connection`, in one thread hop."""
+    result = save(**fields)
+    if release:
+        _release_connection()
+    return result
 
 
 async def _pump(reply: Reply) -> int:
@@ -235,15 +248,15 @@ async def _pump(reply: Reply) -> int:
 
 
 async def _save(reply: Reply, *, status: str, content: str, error: AppError | None = None,
-                finish_reason: str = "", final: bool = True) -> Message | None:
+                finish_reason: str = "", final: bool = True, release: bool = False) -> Message | None:
     if reply.conversation is None:
         return None  # stateless call: usage is recorded by the provider layer, nothing else is kept
     result = reply.stream.result
     async with reply.lock:
         if reply.saved_final:
-            return await sync_to_async(Message.objects.get)(id=reply.stream_id)
-        message = await sync_to_async(services.message_save_assistant)(
-            conversation=reply.conversation, message_id=reply.stream_id, parent=reply.user_message,
+            return await sync_to_async(_released_after)(release, Message.objects.get, id=reply.stream_id)
+        message = await sync_to_async(_released_after)(
+            release, services.message_save_assistant, conversation=reply.conversation, message_id=reply.stream_id, parent=reply.user_message,
             content=content, thinking="".join(reply.thinking), model=result.model, provider=result.provider,
             prompt_tokens=result.usage.prompt_tokens if final else 0,
             completion_tokens=result.usage.completion_tokens if final else 0,

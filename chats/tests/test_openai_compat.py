@@ -279,6 +279,22 @@ TURN_ROUTES = [
 ]
 
 
+STATELESS_ROUTES = {"/v1/chat/completions", "/v1/messages"}  # /v1/responses stores its responses
+
+
+@pytest.fixture
+def served_signals():
+    """``request_started`` as served (DEBUG off: no receivers, see asgi_handler); Django's test
+    client connects its receivers again after each request it makes."""
+    from django.core import signals
+    from django.db import close_old_connections, reset_queries
+
+    removed = [r for r in (close_old_connections, reset_queries) if signals.request_started.disconnect(r)]
+    yield
+    for receiver in removed:
+        signals.request_started.connect(receiver)
+
+
 @pytest.fixture
 def hops(monkeypatch) -> list[str]:
     """The sync functions called through ``SyncToAsync`` (thread hops), in order."""
@@ -296,14 +312,25 @@ def hops(monkeypatch) -> list[str]:
 
 
 @pytest.mark.parametrize(("route", "body"), TURN_ROUTES)
-async def test_authentication_the_body_and_the_turn_take_one_hop(openai_configured, user, route, body, hops):
+async def test_authentication_the_body_and_the_turn_take_one_hop(settings, openai_configured, user, route, body,
+                                                                  served_signals, hops):
+    """As served: the usage row written behind (USAGE_WRITE_BEHIND), not through a hop."""
+    from providers.services import usage_rows
+
+    settings.USAGE_WRITE_BEHIND = True
     _, raw = await sync_to_async(api_key_create)(user=user, name="hops")
+    openai_configured.push(Step(text="warm-up"), Step(text="one hop"))
+    headers = {"Authorization": f"Bearer {raw}"}
+    assert (await asgi_request("POST", route, headers=headers, json_body=body)).status == 200  # the key remembered
     hops.clear()
-    openai_configured.push(Step(text="one hop"))
-    response = await asgi_request("POST", route, headers={"Authorization": f"Bearer {raw}"}, json_body=body)
+    response = await asgi_request("POST", route, headers=headers, json_body=body)
+    await sync_to_async(usage_rows.flush)()
+    hops.remove("WriteBehind.flush")
     assert response.status == 200, response.body
-    before_the_provider = hops[:hops.index("turn_begin_after.<locals>.checked") + 1]
-    assert before_the_provider == ["turn_begin_after.<locals>.checked"]
+    if route in STATELESS_ROUTES:  # nothing else on the request's thread, not even its end
+        assert hops == ["turn_begin_after.<locals>.checked"]
+    else:  # the assistant's save gives the connection back in its own hop: the end needs none
+        assert hops == ["turn_begin_after.<locals>.checked", "_released_after"]
 
 
 @pytest.mark.parametrize(("route", "body"), TURN_ROUTES)
