@@ -123,3 +123,19 @@ def _celery_tasks_in_process():
     eager, app.conf.task_always_eager = app.conf.task_always_eager, True
     yield
     app.conf.task_always_eager = eager
+
+
+@pytest.fixture
+def hops(monkeypatch) -> list[str]:
+    """The sync functions called through ``SyncToAsync`` (thread hops), in order."""
+    from asgiref.sync import SyncToAsync
+
+    calls: list[str] = []
+    original = SyncToAsync.__call__
+
+    def counting(self, *args, **kwargs):
+        calls.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counting)
+    return calls

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
@@ -139,20 +139,6 @@ async def test_a_task_that_outlives_its_request_still_runs_sync_code(handler):
 
     assert late["where"]["thread"] != pooled  # a thread of its own, not the pooled one
     assert (await _get(handler, "where"))["thread"] == pooled
-
-
-@pytest.fixture
-def hops(monkeypatch) -> list[str]:
-    """The sync functions called through ``SyncToAsync`` (thread hops), in order."""
-    calls: list[str] = []
-    original = SyncToAsync.__call__
-
-    def counting(self, *args, **kwargs):
-        calls.append(getattr(self.func, "__qualname__", repr(self.func)))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SyncToAsync, "__call__", counting)
-    return calls
 
 
 async def test_a_request_that_touches_no_connection_makes_no_hop(handler, hops):

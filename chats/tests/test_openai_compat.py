@@ -295,22 +295,6 @@ def served_signals():
         signals.request_started.connect(receiver)
 
 
-@pytest.fixture
-def hops(monkeypatch) -> list[str]:
-    """The sync functions called through ``SyncToAsync`` (thread hops), in order."""
-    from asgiref.sync import SyncToAsync
-
-    calls: list[str] = []
-    original = SyncToAsync.__call__
-
-    def counting(self, *args, **kwargs):
-        calls.append(getattr(self.func, "__qualname__", repr(self.func)))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SyncToAsync, "__call__", counting)
-    return calls
-
-
 @pytest.mark.parametrize(("route", "body"), TURN_ROUTES)
 async def test_authentication_the_body_and_the_turn_take_one_hop(settings, openai_configured, user, route, body,
                                                                   served_signals, hops):
