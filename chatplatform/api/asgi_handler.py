@@ -85,7 +85,10 @@ class _RequestThread(ThreadPoolExecutor):
         try:
             return fn(*args, **kwargs)
         finally:
-            self.check_due = any(_check_due(conn) for conn in connections.all(initialized_only=True))
+            try:
+                self.check_due = any(_check_due(conn) for conn in connections.all(initialized_only=True))
+            except Exception:  # never hide the job's own outcome; check at the end, as Django does
+                self.check_due = True
 
     def clean(self) -> bool:
         """No job pending and no connection to check on this thread."""
