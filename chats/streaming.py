@@ -256,7 +256,8 @@ async def _save(reply: Reply, *, status: str, content: str, error: AppError | No
         if reply.saved_final:
             return await sync_to_async(_released_after)(release, Message.objects.get, id=reply.stream_id)
         message = await sync_to_async(_released_after)(
-            release, services.message_save_assistant, conversation=reply.conversation, message_id=reply.stream_id, parent=reply.user_message,
+            release, services.message_save_assistant,
+            conversation=reply.conversation, message_id=reply.stream_id, parent=reply.user_message,
             content=content, thinking="".join(reply.thinking), model=result.model, provider=result.provider,
             prompt_tokens=result.usage.prompt_tokens if final else 0,
             completion_tokens=result.usage.completion_tokens if final else 0,
