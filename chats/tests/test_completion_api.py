@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import OperationalError
 
 from chats import services
 from chats.models import Conversation, Message
@@ -338,7 +339,10 @@ async def test_seed004_client_gone_before_the_answer_still_gets_it_on_retry(open
     assert dropped.status == 0  # the client left before any answer
 
     async def saved() -> bool:
-        return any(m.role == "assistant" and m.status == "complete" for m in await messages_of(conversation.id))
+        try:
+            return any(m.role == "assistant" and m.status == "complete" for m in await messages_of(conversation.id))
+        except OperationalError:  # in-memory SQLite's shared cache: the table locked by the save, read again
+            return False
 
     await wait_for(saved)
     retry = None
