@@ -5,8 +5,8 @@ the floor under ``bench/gate.py``'s figures and DESIGN.md's goal of 3 ms per ``/
   what uvicorn alone costs a server;
 * the client side of one streamed chat completion to the mock, in this process: through the OpenAI
   SDK's resource method (``chat.completions.with_streaming_response.create``), through the SDK's
-  ``client.post`` as ``providers/adapters/openai.py`` sends it, and through bare httpx2 (the SDK's
-  HTTP client) for comparison;
+  ``client.post`` on its aiohttp transport as ``providers/adapters/openai.py`` sends it, the same on
+  the SDK's default httpx2 transport, and through bare httpx2 for comparison;
 * our server (embedded mode): a ``/v1`` 404 (Django's handler, our middleware and the error body, no
   authentication), ``GET /v1/models`` with an API key, and a whole ``/v1/chat/completions``.
 
@@ -48,8 +48,12 @@ async def client_cpu_ms(call, calls: int) -> float:
 
 
 async def client_side(mock_url: str, calls: int) -> dict:
-    sdk = openai.AsyncOpenAI(api_key="sk-bench-0000", base_url=f"{mock_url}/v1", max_retries=0,
-                             http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False))
+    def sdk_on(http_client) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(api_key="sk-bench-0000", base_url=f"{mock_url}/v1", max_retries=0,
+                                  http_client=http_client)
+
+    sdk = sdk_on(openai.DefaultAioHttpClient(follow_redirects=False))  # as providers/adapters/transport.py
+    sdk_httpx2 = sdk_on(openai.DefaultAsyncHttpxClient(follow_redirects=False))
     raw = httpx2.AsyncClient()
 
     async def resource_method() -> None:
@@ -59,11 +63,13 @@ async def client_side(mock_url: str, calls: int) -> dict:
                     await drain_response_async(response.http_response)
                     return
 
-    async def client_post() -> None:
-        response = await sdk.post("/chat/completions", cast_to=httpx2.Response, body=CHAT, stream=True)
-        async for _line in response.aiter_lines():
-            pass
-        await response.aclose()
+    def client_post(client: openai.AsyncOpenAI):
+        async def call() -> None:
+            response = await client.post("/chat/completions", cast_to=httpx2.Response, body=CHAT, stream=True)
+            async for _line in response.aiter_lines():
+                pass
+            await response.aclose()
+        return call
 
     async def bare_httpx() -> None:
         async with raw.stream("POST", f"{mock_url}/v1/chat/completions", json=CHAT,
@@ -73,10 +79,12 @@ async def client_side(mock_url: str, calls: int) -> dict:
 
     try:
         return {"sdk_resource_method_ms": round(await client_cpu_ms(resource_method, calls), 2),
-                "sdk_client_post_ms": round(await client_cpu_ms(client_post, calls), 2),
+                "sdk_client_post_ms": round(await client_cpu_ms(client_post(sdk), calls), 2),
+                "sdk_client_post_httpx2_ms": round(await client_cpu_ms(client_post(sdk_httpx2), calls), 2),
                 "bare_httpx2_ms": round(await client_cpu_ms(bare_httpx, calls), 2)}
     finally:
         await sdk.close()
+        await sdk_httpx2.close()
         await raw.aclose()
 
 

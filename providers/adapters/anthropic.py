@@ -37,6 +37,7 @@ from providers.adapters.base import (
     Usage,
     estimate_tokens,
 )
+from providers.adapters.transport import sdk_http_client, timed_out
 from providers.errors import (
     ProviderAuthError,
     ProviderError,
@@ -126,6 +127,7 @@ class AnthropicProvider(ChatProvider):
             "base_url": settings.base_url or None,
             "timeout": anthropic.Timeout(settings.timeout, connect=settings.connect_timeout),
             "max_retries": 0,
+            "http_client": sdk_http_client(anthropic),
         }
         self._credentials_broken = False
         try:
@@ -312,7 +314,7 @@ class AnthropicProvider(ChatProvider):
     def _map_error(self, exc: Exception) -> ProviderError | None:
         """Our error for an SDK/transport exception (``None``: not one of theirs, re-raise)."""
         name = self.name
-        if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
+        if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException) and timed_out(exc):
             logger.info("anthropic provider %s: timeout (%s)", name, type(exc).__name__)
             return ProviderTimeout(provider=name)
         if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):

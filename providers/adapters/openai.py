@@ -32,6 +32,7 @@ from providers.adapters.base import (
     Usage,
     estimated_usage,
 )
+from providers.adapters.transport import sdk_http_client, timed_out
 from providers.errors import (
     ProviderError,
     ProviderTimeout,
@@ -91,9 +92,7 @@ class OpenAIProvider(ChatProvider):
             api_key=settings.api_key or NO_KEY_PLACEHOLDER,
             timeout=openai.Timeout(settings.timeout, connect=settings.connect_timeout),
             max_retries=0,  # the service layer retries and falls back itself
-            # Never follow redirects: a chatbot's public endpoint could otherwise bounce the call to
-            # an address the outbound-URL guard refuses (cloud metadata, loopback).
-            http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False),
+            http_client=sdk_http_client(openai),
             **options,
         )
 
@@ -213,7 +212,7 @@ class OpenAIProvider(ChatProvider):
         """Our error for an SDK exception; the upstream text stays out of it (it may hold secrets)."""
         status = getattr(exc, "status_code", None)
         logger.info("openai provider %s failed: %s (status %s)", self.name, type(exc).__name__, status)
-        if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, openai.APITimeoutError) and timed_out(exc):
             return ProviderTimeout(provider=self.name)
         if isinstance(exc, openai.APIStatusError):
             return from_http_status(exc.status_code, provider=self.name,
