@@ -8,7 +8,7 @@ Requests then alternate one by one between A and B (A first in even rounds, B fi
 each server's CPU is read over the same block, so drift hits both alike. It prints each block's CPU
 per request and the ratio B/A, and their medians; two copies of the same code read 1.00 ± 0.01.
 
-Usage: ``python bench/compare.py REV [--route v1|stream|persisted|models] [--blocks 4] [--requests 300]``
+Usage: ``python bench/compare.py REV [--route v1|stream|persisted|models|notfound] [--blocks 4] [--requests 300]``
 (``--b-env K=V`` / ``--a-env K=V``, repeatable, add environment variables to one side, e.g. a setting
 to compare with itself). Embedded mode unless DATABASE_URL/REDIS_URL are set (both stacks then share
 the database and Redis).
@@ -43,6 +43,8 @@ def request_for(route: str, stack: run.Stack):
         return lambda c: c.post(f"{stack.url}/v1/chat/completions", json={**CHAT, "stream": True}, headers=auth)
     if route == "models":
         return lambda c: c.get(f"{stack.url}/v1/models", headers=auth)
+    if route == "notfound":  # an error response: Django's handler, our middleware and the envelope
+        return lambda c: c.get(f"{stack.url}/v1/no-such-route", headers=auth)
     return lambda c: c.post(f"{stack.url}/api/v1/chat/message", json={"message": "Say hello.", "model": "gpt-4o-mini"},
                             headers=auth)
 
@@ -53,13 +55,14 @@ async def measure(stacks: list[run.Stack], route: str, blocks: int, requests: in
     ratios: list[float] = []
     async with httpx.AsyncClient(timeout=60) as client:
         for send in sends:
-            await run.timed_sequential(client, 50, send)  # warm-up
+            for _ in range(50):  # warm-up
+                await send(client)
         for block in range(blocks):
             before = [run.cpu_seconds(stack.server.pid) for stack in stacks]
             for i in range(requests):
                 for send in (sends if i % 2 == 0 else sends[::-1]):
                     response = await send(client)
-                    if response.status_code != 200:
+                    if response.status_code != (404 if route == "notfound" else 200):
                         raise SystemExit(f"{response.status_code}: {response.text[:300]}")
             after = [run.cpu_seconds(stack.server.pid) for stack in stacks]
             ms = [(after[k] - before[k]) * 1000 / requests for k in range(2)]
@@ -110,7 +113,7 @@ def stack_in(tree: Path, extra_env: list[str]):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rev", help="A: a git revision (e.g. HEAD~1, main) or a directory; B is this checkout")
-    parser.add_argument("--route", choices=["v1", "stream", "persisted", "models"], default="v1")
+    parser.add_argument("--route", choices=["v1", "stream", "persisted", "models", "notfound"], default="v1")
     parser.add_argument("--blocks", type=int, default=4)
     parser.add_argument("--requests", type=int, default=300, help="requests to each server per block")
     parser.add_argument("--a-env", action="append", default=[], metavar="K=V")

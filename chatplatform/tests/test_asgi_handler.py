@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import logging
 import threading
 import time
 
@@ -13,6 +14,7 @@ from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.base import BaseHandler
 from django.db import close_old_connections, connection
 from django.http import JsonResponse
 from django.urls import path
@@ -88,17 +90,17 @@ urlpatterns = [path("pending-job", pending_job_view), path("where", sync_view), 
                path("outliving-check", outliving_check_view)]
 
 
-async def _get(handler, route: str) -> dict:
+async def _get(handler, route: str, status: int = 200) -> dict:
     import json
 
     app = ApplicationCommunicator(handler, {"type": "http", "method": "GET", "path": f"/{route}", "headers": [],
                                             "query_string": b"", "server": ("127.0.0.1", 80)})
     await app.send_input({"type": "http.request", "body": b""})
     start = await app.receive_output(5)
-    assert start["status"] == 200, start
+    assert start["status"] == status, start
     body = await app.receive_output(5)
     await app.wait(5)
-    return json.loads(body["body"] or b"{}")
+    return json.loads(body["body"] or b"{}") if status == 200 else {}
 
 
 @pytest.fixture
@@ -206,11 +208,26 @@ async def test_no_close_on_the_loop_while_its_context_holds_a_connection(handler
     assert hops == ["HttpResponseBase.close"]  # Django's check on the loop would touch that connection
 
 
-def test_the_handle_copied_from_django_is_unchanged():
-    """``PooledThreadsASGIHandler.handle`` is Django 5.2's with one change: when Django's changes,
-    this fails, so the copy is brought up to date."""
-    source = inspect.getsource(ASGIHandler.handle)
-    assert hashlib.sha256(source.encode()).hexdigest()[:16] == DJANGO_HANDLE_SHA256
+@pytest.mark.parametrize(("method", "pinned"), [(ASGIHandler.handle, "98faeb5bef800331"),
+                                               (BaseHandler.get_response_async, "ad82c920df0cebbb")])
+def test_the_methods_copied_from_django_are_unchanged(method, pinned):
+    """``PooledThreadsASGIHandler.handle`` and ``get_response_async`` are Django 5.2's with one change
+    each: when Django's change, this fails, so the copies are brought up to date."""
+    assert hashlib.sha256(inspect.getsource(method).encode()).hexdigest()[:16] == pinned
+
+
+async def test_an_error_response_its_logger_drops_makes_no_hop(handler, hops, caplog):
+    caplog.set_level(logging.ERROR, logger="django.request")  # as settings.LOGGING has it
+    await _get(handler, "no-such-route", status=404)
+    assert "log_response" not in hops
+    assert not [r for r in caplog.records if r.name == "django.request"]
+
+
+async def test_an_error_response_is_logged_when_its_logger_takes_it(handler, hops, caplog):
+    caplog.set_level(logging.WARNING, logger="django.request")
+    await _get(handler, "no-such-route", status=404)
+    assert "log_response" in hops  # on a thread, as Django does: a handler may block
+    assert [r.getMessage() for r in caplog.records if r.name == "django.request"] == ["Not Found: /no-such-route"]
 
 
 async def test_a_connection_left_unfit_is_closed_before_the_next_request(handler):
@@ -239,5 +256,3 @@ def test_the_start_check_stays_with_debug_on(settings):
     assert signals.request_started.disconnect(close_old_connections)  # True: it was still connected
     signals.request_started.connect(close_old_connections)
 
-
-DJANGO_HANDLE_SHA256 = "98faeb5bef800331"
