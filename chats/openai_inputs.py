@@ -15,6 +15,7 @@ import jsonschema
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from chatplatform.api.fields import SparseInput
 from providers.adapters.base import ChatMessage, Image, ToolCall
 from providers.images import MAX_IMAGES_PER_REQUEST, image_from_url
 from providers.params import ResponseFormat, Tool, ToolChoice
@@ -133,7 +134,7 @@ class ToolCallInput(serializers.Serializer):
     function = ToolCallFunctionInput()
 
 
-class OpenAIMessageInput(serializers.Serializer):
+class OpenAIMessageInput(SparseInput):
     role = serializers.CharField(max_length=20, help_text="system, developer, user, assistant or tool.")
     content = serializers.JSONField(required=False, allow_null=True,
                                     help_text="A string, or parts: text and (user turns) image_url.")

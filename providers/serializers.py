@@ -172,7 +172,7 @@ class StopField(serializers.JSONField):
         return tuple(values)
 
 
-class GenerationParamsInput(serializers.Serializer):
+class GenerationParamsInput(fields.SparseInput):
     """The generation parameters every transport accepts, with the bounds every model shares (the
     model's own limits are checked when the turn starts: ``GenerationParams.check_for``). Transports
     subclass it (top-level fields, seeds 001/004 and ``/v1``) or nest it (seed 000's ``model_parameters``)."""
