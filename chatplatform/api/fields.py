@@ -9,7 +9,7 @@ parameters take JSON numbers only. Identifiers stay lenient (seed 003 sends ``co
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -95,36 +95,41 @@ class SparseInput(serializers.Serializer):
     @property
     def _writable_fields(self):
         given = self.__dict__.get("_given")
-        skipped = _skipped_fields(type(self), self.fields) if given is not None else None
-        if skipped is None:
+        shape = _shape(type(self), self.fields) if given is not None else None
+        if shape is None:
             yield from super()._writable_fields
             return
         for name, field in self.fields.fields.items():  # the BindingDict's own dict: no ABC walk
-            if not field.read_only and (name in given or name not in skipped):
+            if not field.read_only and (name in given or name not in shape.skipped):
                 yield field
 
     def _read_only_defaults(self):
         """DRF's, skipped for a class without read-only fields (every input here): it walked them all."""
-        if _skipped_fields(type(self), self.fields) is not None and not _has_read_only[type(self)]:
+        shape = _shape(type(self), self.fields)
+        if shape is not None and not shape.has_read_only:
             return {}
         return super()._read_only_defaults()
 
 
-_skipped_by_class: dict[type, frozenset[str]] = {}
-_has_read_only: dict[type, bool] = {}
+class _Shape(NamedTuple):
+    skipped: frozenset[str]  # the names of its _skipped_when_absent fields
+    has_read_only: bool
 
 
-def _skipped_fields(serializer_class: type[serializers.Serializer], fields) -> frozenset[str] | None:
-    """The names of ``serializer_class``'s :func:`_skipped_when_absent` fields, worked out once per
-    class; None (walk them all) for a class that builds its fields itself."""
+_shapes: dict[type, _Shape] = {}
+
+
+def _shape(serializer_class: type[serializers.Serializer], fields) -> _Shape | None:
+    """What :class:`SparseInput` needs of ``serializer_class``'s fields, worked out once per class;
+    None (DRF's way) for a class that builds its fields itself."""
     if serializer_class.get_fields is not serializers.Serializer.get_fields:
         return None
-    skipped = _skipped_by_class.get(serializer_class)
-    if skipped is None:
-        skipped = frozenset(name for name, field in fields.items() if _skipped_when_absent(field))
-        _has_read_only[serializer_class] = any(field.read_only for field in fields.values())
-        _skipped_by_class[serializer_class] = skipped
-    return skipped
+    shape = _shapes.get(serializer_class)
+    if shape is None:
+        shape = _shapes[serializer_class] = _Shape(
+            frozenset(name for name, field in fields.items() if _skipped_when_absent(field)),
+            any(field.read_only for field in fields.values()))
+    return shape
 
 
 class KnownFieldsInput(serializers.Serializer):
